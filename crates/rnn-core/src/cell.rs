@@ -1,0 +1,55 @@
+//! The cell trait: one time step of a recurrent network.
+
+use burn::module::{Module, ModuleDisplay};
+use burn::tensor::{Device, Tensor};
+
+use crate::RnnState;
+
+/// One time step of a recurrent network, as TF 1.x's `RNNCell.__call__(inputs, state)`.
+///
+/// A cell is a burn [`Module`] (its weights train and save like any other) that maps
+/// `(input [B, I], state) -> (output [B, O], new state)`. The unrolls
+/// ([`static_rnn`](crate::static_rnn), [`dynamic_rnn`](crate::dynamic_rnn)) own everything
+/// about sequences: lengths, padding, the loop. A new cell is one `impl` of this trait; see
+/// `examples/src/bin/custom_cell.rs` for a user's own cell.
+///
+/// Two optional methods let a cell move work out of the time loop: [`precompute`] runs once on
+/// all steps' inputs before the loop (a basic cell projects them with one matmul), and
+/// [`step_precomputed`] is the step that takes one step's slice of that result. Their defaults
+/// (identity, [`step`]) are always correct.
+///
+/// [`precompute`]: RnnCell::precompute
+/// [`step_precomputed`]: RnnCell::step_precomputed
+/// [`step`]: RnnCell::step
+pub trait RnnCell: Module + ModuleDisplay {
+    /// What the cell carries between steps.
+    type State: RnnState;
+
+    /// I, the number of input features per step.
+    fn input_size(&self) -> usize;
+
+    /// O, the number of output features per step.
+    fn output_size(&self) -> usize;
+
+    /// The all-zeros state for a batch of `batch_size` (TF's `cell.zero_state`).
+    fn zero_state(&self, batch_size: usize, device: &Device) -> Self::State;
+
+    /// One step. Shapes: `input [B, I]`, state of batch B -> `output [B, O]`, state of batch B.
+    fn step(&self, input: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State);
+
+    /// State-independent work on every step's input at once, time-major:
+    /// `[T, B, I] -> [T, B, P]`. The default returns the inputs unchanged (P = I).
+    fn precompute(&self, inputs: Tensor<3>) -> Tensor<3> {
+        inputs
+    }
+
+    /// One step given that step's slice `[B, P]` of [`precompute`](RnnCell::precompute)'s
+    /// result; must equal [`step`](RnnCell::step) on the raw input. Default: `step`.
+    fn step_precomputed(
+        &self,
+        precomputed: Tensor<2>,
+        state: Self::State,
+    ) -> (Tensor<2>, Self::State) {
+        self.step(precomputed, state)
+    }
+}

@@ -1,0 +1,45 @@
+//! rnn-core: the recurrent building blocks of TensorFlow 1.x, rebuilt on burn.
+//!
+//! A *cell* knows one time step: `(input [B, I], state) -> (output [B, O], state)`
+//! ([`RnnCell`]). *Wrappers* are cells around cells ([`OutputProjectionWrapper`],
+//! [`MultiRnnCell`], [`DropoutWrapper`]). The *unrolls* run a cell over a sequence
+//! ([`static_rnn`] over a `Vec` of steps, [`dynamic_rnn`] over a `[B, T, I]` tensor) with
+//! TensorFlow's `sequence_length` contract. rnn-core never reads files and never prints.
+//!
+//! ```
+//! use burn::tensor::{Int, Tensor};
+//! use rnn_core::{BasicRnnCellConfig, dynamic_rnn};
+//!
+//! let device = rnn_core::device::default_device().unwrap();
+//! let cell = BasicRnnCellConfig::new(3, 5).init(&device);          // n_inputs 3, n_neurons 5
+//! let x = Tensor::<3>::ones([4, 2, 3], &device);                     // [B, T, I]
+//! let lengths = Tensor::<1, Int>::from_ints([2, 1, 2, 2], &device);  // [B]
+//! let (outputs, state) = dynamic_rnn(&cell, x, None, Some(lengths)).unwrap();
+//! assert_eq!(outputs.dims(), [4, 2, 5]);                             // [B, T, O]
+//! assert_eq!(state.dims(), [4, 5]);                                  // [B, H]
+//! ```
+
+pub mod activation;
+pub mod cell;
+pub mod cells;
+pub mod device;
+pub mod error;
+pub mod state;
+pub mod unroll;
+pub mod wrappers;
+
+pub use activation::Activation;
+pub use cell::RnnCell;
+pub use cells::basic::{BasicRnnCell, BasicRnnCellConfig};
+pub use cells::gru::{GruCell, GruCellConfig};
+pub use cells::lstm::{LstmCell, LstmCellConfig, LstmState};
+pub use error::RnnError;
+pub use state::RnnState;
+pub use unroll::dynamic::dynamic_rnn;
+pub use unroll::static_unroll::static_rnn;
+pub use wrappers::dropout::{DropoutState, DropoutWrapper, DropoutWrapperConfig};
+pub use wrappers::multi::MultiRnnCell;
+pub use wrappers::projection::{OutputProjectionWrapper, OutputProjectionWrapperConfig};
+
+#[cfg(test)]
+pub(crate) mod test_util;

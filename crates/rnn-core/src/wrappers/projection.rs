@@ -1,0 +1,79 @@
+//! TF's `OutputProjectionWrapper`: a dense layer on each step's output.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Initializer, Linear};
+use burn::tensor::{Device, Tensor};
+
+use crate::RnnCell;
+
+/// Configuration of an [`OutputProjectionWrapper`]: the projected size (TF's `output_size`).
+#[derive(Config, Debug)]
+pub struct OutputProjectionWrapperConfig {
+    /// O, the output size after projection.
+    pub output_size: usize,
+    /// Initialiser of the `[H, O]` kernel (TF's default, Glorot-uniform); the bias starts at 0.
+    #[config(default = "Initializer::XavierUniform { gain: 1.0 }")]
+    pub initializer: Initializer,
+}
+
+/// A cell whose every output goes through `y = out W + b` (`[B, H] -> [B, O]`); the state is
+/// the inner cell's, untouched.
+#[derive(Module, Debug)]
+pub struct OutputProjectionWrapper<C: RnnCell> {
+    /// The wrapped cell.
+    pub cell: C,
+    /// The projection: weight `[H, O]`, bias `[O]`.
+    pub projection: Linear,
+}
+
+impl OutputProjectionWrapperConfig {
+    /// Wraps `cell`, creating the projection on `device`.
+    pub fn init<C: RnnCell>(&self, cell: C, device: &Device) -> OutputProjectionWrapper<C> {
+        let h = cell.output_size();
+        let weight = self.initializer.init_with(
+            [h, self.output_size],
+            Some(h),
+            Some(self.output_size),
+            device,
+        );
+        let bias = Initializer::Zeros.init([self.output_size], device);
+        OutputProjectionWrapper {
+            cell,
+            projection: Linear {
+                weight,
+                bias: Some(bias),
+            },
+        }
+    }
+}
+
+impl<C: RnnCell> RnnCell for OutputProjectionWrapper<C> {
+    type State = C::State;
+
+    fn input_size(&self) -> usize {
+        self.cell.input_size()
+    }
+
+    fn output_size(&self) -> usize {
+        self.projection.weight.shape()[1]
+    }
+
+    fn zero_state(&self, batch_size: usize, device: &Device) -> C::State {
+        self.cell.zero_state(batch_size, device)
+    }
+
+    fn step(&self, input: Tensor<2>, state: C::State) -> (Tensor<2>, C::State) {
+        let (out, state) = self.cell.step(input, state);
+        (self.projection.forward(out), state)
+    }
+
+    fn precompute(&self, inputs: Tensor<3>) -> Tensor<3> {
+        self.cell.precompute(inputs)
+    }
+
+    fn step_precomputed(&self, precomputed: Tensor<2>, state: C::State) -> (Tensor<2>, C::State) {
+        let (out, state) = self.cell.step_precomputed(precomputed, state);
+        (self.projection.forward(out), state)
+    }
+}
