@@ -1,1 +1,12 @@
-//! rnn-bench: the benchmark workloads, shared by criterion (`benches/`) and `cargo xtask bench`.
+//! rnn-bench: the benchmark workloads, shared by criterion (`benches/`) and, later,
+//! `cargo xtask bench`. Each workload builds its model and data once ([`MnistStep::new`],
+//! [`ForecastStep::new`]) and times one forward + backward pass ([`MnistStep::run`]).
+//!
+//! [`UnrollVariant`] runs the same maths three ways, to measure the choices `dynamic_rnn`
+//! makes (ARCHITECTURE.md has the figures).
+
+pub mod unroll_variants;
+pub mod workloads;
+
+pub use unroll_variants::UnrollVariant;
+pub use workloads::{ForecastStep, MnistStep};

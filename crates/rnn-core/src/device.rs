@@ -17,15 +17,14 @@ pub const DEVICE_ENV: &str = "BURN_DEVICE";
 /// (a binary built with `--features wgpu` means it), then the CPU backends, `flex` (faster
 /// here, burn's recommended CPU backend) before `ndarray`.
 pub fn available_devices() -> Vec<&'static str> {
-    #[allow(unused_mut)]
-    let mut names = Vec::new();
-    #[cfg(feature = "wgpu")]
-    names.push("wgpu");
-    #[cfg(feature = "flex")]
-    names.push("flex");
-    #[cfg(feature = "ndarray")]
-    names.push("ndarray");
-    names
+    [
+        cfg!(feature = "wgpu").then_some("wgpu"),
+        cfg!(feature = "flex").then_some("flex"),
+        cfg!(feature = "ndarray").then_some("ndarray"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The device named `name` (`flex`, `ndarray`, `wgpu`; `cpu` means the preferred CPU

@@ -57,7 +57,7 @@ pub(crate) fn check_features(
             format!("{dims:?}"),
         ));
     }
-    if dims.iter().any(|&d| d == 0) {
+    if dims.contains(&0) {
         return Err(RnnError::invalid(
             arg,
             format!("{shape} with no zero dimension"),

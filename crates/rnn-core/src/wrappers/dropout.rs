@@ -455,7 +455,7 @@ mod tests {
         let x = Tensor::<2>::random([6, 3], Distribution::Normal(0.0, 1.0), &dev);
         let (_, state) = wrapped.step(x.clone(), wrapped.zero_state(6, &dev));
         let (_, inner) = cell.step(x, cell.zero_state(6, &dev));
-        assert_close(&state.inner.c, &inner.c, 0.0);
+        assert_close(&state.inner.c, &inner.c, 1e-6);
         let h = values(&state.inner.h);
         assert!(h.iter().filter(|&&v| v == 0.0).count() > 40, "h is dropped");
     }

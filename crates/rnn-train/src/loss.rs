@@ -1,0 +1,230 @@
+//! Losses over sequences: on every step, on the last k steps only, or on each example's valid
+//! steps (TF's `sequence_length`).
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Int, Tensor};
+
+use crate::TrainError;
+
+/// Which time steps a sequence loss looks at.
+#[derive(Debug, Clone)]
+// A burn tensor handle is large; Steps is built once per loss call, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Steps {
+    /// Every step.
+    All,
+    /// The last k steps only (the seed's figure: loss on Y2..Y4 sends gradients through those
+    /// outputs alone).
+    LastK(usize),
+    /// Steps `t < len[b]` of each example b; `lengths: [B]`.
+    Lengths(Tensor<1, Int>),
+}
+
+/// `[B, T]` float weights: 1 where a step counts, 0 elsewhere; `None` for `Steps::All`.
+fn step_weights(
+    steps: &Steps,
+    batch: usize,
+    n_steps: usize,
+    device: &burn::tensor::Device,
+) -> Result<Option<Tensor<2>>, TrainError> {
+    match steps {
+        Steps::All => Ok(None),
+        Steps::LastK(k) => {
+            if *k == 0 || *k > n_steps {
+                return Err(TrainError::invalid(
+                    "steps",
+                    format!("LastK(k) with 1 <= k <= {n_steps} (T)"),
+                    format!("LastK({k})"),
+                ));
+            }
+            let t = Tensor::<1, Int>::arange(0..n_steps as i64, device)
+                .reshape([1, n_steps])
+                .expand([batch, n_steps]);
+            Ok(Some(t.greater_equal_elem((n_steps - k) as i64).float()))
+        }
+        Steps::Lengths(lengths) => {
+            let [b] = lengths.dims();
+            if b != batch {
+                return Err(TrainError::invalid(
+                    "steps",
+                    format!("Lengths of shape [{batch}]"),
+                    format!("[{b}]"),
+                ));
+            }
+            let t = Tensor::<1, Int>::arange(0..n_steps as i64, device)
+                .reshape([1, n_steps])
+                .expand([batch, n_steps]);
+            let len = lengths.clone().reshape([batch, 1]).expand([batch, n_steps]);
+            Ok(Some(t.lower(len).float()))
+        }
+    }
+}
+
+fn check_same(arg: &'static str, a: &[usize], b: &[usize]) -> Result<(), TrainError> {
+    if a != b {
+        return Err(TrainError::invalid(
+            arg,
+            format!("shape {a:?} (that of `predictions`)"),
+            format!("{b:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Mean squared error over the chosen steps: `predictions, targets: [B, T, O] -> [1]`, the
+/// mean over every counted element.
+pub fn mse_over_steps(
+    predictions: Tensor<3>,
+    targets: Tensor<3>,
+    steps: &Steps,
+) -> Result<Tensor<1>, TrainError> {
+    let dims = predictions.dims();
+    check_same("targets", &dims, &targets.dims())?;
+    let [b, t, o] = dims;
+    let sq = (predictions - targets).powi_scalar(2);
+    match step_weights(steps, b, t, &sq.device())? {
+        None => Ok(sq.mean()),
+        Some(w) => {
+            let count = w.clone().sum() * (o as f32);
+            Ok((sq * w.unsqueeze_dim::<3>(2)).sum() / count.clamp_min(1.0))
+        }
+    }
+}
+
+/// Softmax cross-entropy on integer labels (TF's `sparse_softmax_cross_entropy_with_logits`,
+/// averaged): `logits [B, C]`, `labels [B]` in `0..C` -> `[1]`.
+pub fn sparse_softmax_cross_entropy(
+    logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+) -> Result<Tensor<1>, TrainError> {
+    let [b, _] = logits.dims();
+    let [n] = labels.dims();
+    if n != b {
+        return Err(TrainError::invalid(
+            "labels",
+            format!("shape [{b}] (one label per row of `logits`)"),
+            format!("[{n}]"),
+        ));
+    }
+    Ok(CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, labels))
+}
+
+/// Cross-entropy over the chosen steps of a sequence: `logits [B, T, C]`, `labels [B, T]` ->
+/// `[1]`, the mean over the counted steps.
+pub fn sequence_cross_entropy(
+    logits: Tensor<3>,
+    labels: Tensor<2, Int>,
+    steps: &Steps,
+) -> Result<Tensor<1>, TrainError> {
+    let [b, t, _] = logits.dims();
+    check_same("labels", &[b, t], &labels.dims())?;
+    let log_p = burn::tensor::activation::log_softmax(logits, 2);
+    let picked = log_p
+        .gather(2, labels.unsqueeze_dim::<3>(2))
+        .reshape([b, t]); // [B, T]
+    match step_weights(steps, b, t, &picked.device())? {
+        None => Ok(-picked.mean()),
+        Some(w) => {
+            let count = w.clone().sum();
+            Ok(-(picked * w).sum() / count.clamp_min(1.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Distribution, TensorData};
+
+    use super::*;
+
+    fn device() -> burn::tensor::Device {
+        rnn_core::device::default_device().unwrap()
+    }
+
+    fn scalar(t: Tensor<1>) -> f32 {
+        t.into_scalar::<f32>()
+    }
+
+    #[test]
+    fn mse_variants_by_hand() {
+        let dev = device();
+        // B=1, T=3, O=1: errors 1, 2, 3
+        let p = Tensor::<3>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0], [1, 3, 1]), &dev);
+        let y = Tensor::<3>::zeros([1, 3, 1], &dev);
+        assert!(
+            (scalar(mse_over_steps(p.clone(), y.clone(), &Steps::All).unwrap()) - 14.0 / 3.0).abs()
+                < 1e-6
+        );
+        assert!(
+            (scalar(mse_over_steps(p.clone(), y.clone(), &Steps::LastK(2)).unwrap()) - 13.0 / 2.0)
+                .abs()
+                < 1e-6
+        );
+        let len = Tensor::<1, Int>::from_ints([2], &dev);
+        assert!(
+            (scalar(mse_over_steps(p.clone(), y.clone(), &Steps::Lengths(len)).unwrap())
+                - 5.0 / 2.0)
+                .abs()
+                < 1e-6
+        );
+        let err = mse_over_steps(p, y, &Steps::LastK(4))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`steps`") && err.contains("LastK(4)") && err.contains("k <= 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn loss_on_the_last_k_steps_sends_gradients_through_those_outputs_only() {
+        let dev = device().autodiff();
+        let p = Tensor::<3>::random([2, 5, 3], Distribution::Normal(0.0, 1.0), &dev).require_grad();
+        let y = Tensor::<3>::random([2, 5, 3], Distribution::Normal(0.0, 1.0), &dev);
+        let grads = mse_over_steps(p.clone(), y, &Steps::LastK(3))
+            .unwrap()
+            .backward();
+        let g = p.grad(&grads).unwrap();
+        let early: Vec<f32> = g
+            .clone()
+            .narrow(1, 0, 2)
+            .into_data()
+            .try_into_vec_as()
+            .unwrap();
+        let late: Vec<f32> = g.narrow(1, 2, 3).into_data().try_into_vec_as().unwrap();
+        assert!(early.iter().all(|&v| v == 0.0));
+        assert!(late.iter().all(|&v| v != 0.0));
+    }
+
+    #[test]
+    fn cross_entropy_by_hand_and_on_sequences() {
+        let dev = device();
+        let logits =
+            Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 0.0, 2.0, 0.0], [2, 2]), &dev);
+        let labels = Tensor::<1, Int>::from_ints([1, 0], &dev);
+        // -(log(1/2) + log(e^2 / (e^2 + 1))) / 2
+        let expected = (2f32.ln() + (1.0 + (-2f32).exp()).ln()) / 2.0;
+        let ce = scalar(sparse_softmax_cross_entropy(logits.clone(), labels.clone()).unwrap());
+        assert!((ce - expected).abs() < 1e-6, "{ce} vs {expected}");
+        // The same two rows as a [1, 2, 2] sequence.
+        let seq = sequence_cross_entropy(
+            logits.reshape([1, 2, 2]),
+            labels.reshape([1, 2]),
+            &Steps::All,
+        )
+        .unwrap();
+        assert!((scalar(seq) - expected).abs() < 1e-6);
+        let err = sparse_softmax_cross_entropy(
+            Tensor::zeros([3, 2], &dev),
+            Tensor::from_ints([1, 0], &dev),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`labels`") && err.contains("[3]") && err.contains("[2]"),
+            "{err}"
+        );
+    }
+}
