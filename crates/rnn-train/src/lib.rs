@@ -5,15 +5,26 @@
 //! - [`optim`]: burn's Adam with TF 1.x's defaults.
 //! - [`clip`]: clipping by value and by global norm (burn's own clipping is per tensor).
 //! - [`tbptt`]: truncated backpropagation through time.
+//! - [`trainer`]: the shared loop ([`fit`]): progress, metrics, checkpoints, resume.
+//! - [`eval`]: accuracy and in-top-k accuracy.
 
+pub mod checkpoint;
+pub mod classifier;
 pub mod clip;
 pub mod error;
+pub mod eval;
 pub mod loss;
+pub mod metrics;
 pub mod optim;
 pub mod tbptt;
+pub mod trainer;
 
 pub use clip::{clip_by_global_norm, clip_by_value, global_norm};
 pub use error::TrainError;
 pub use loss::{Steps, mse_over_steps, sequence_cross_entropy, sparse_softmax_cross_entropy};
 pub use optim::adam_tf1;
 pub use tbptt::Tbptt;
+pub use eval::{count_correct, count_in_top_k};
+pub use metrics::EpochMetrics;
+pub use trainer::{Clip, Fitted, StepOutput, TrainerConfig, fit};
+pub use classifier::SequenceClassifier;
