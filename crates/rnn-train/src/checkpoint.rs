@@ -53,7 +53,12 @@ fn checkpoint_name(epochs_done: usize) -> String {
 }
 
 /// Saves model, optimiser and state as checkpoint `dir/epoch-NNNN`; returns its path.
-pub fn save<M: Module>(dir: &Path, model: &M, optim: &ModuleOptimizer, state: &TrainingState) -> Result<PathBuf, TrainError> {
+pub fn save<M: Module>(
+    dir: &Path,
+    model: &M,
+    optim: &ModuleOptimizer,
+    state: &TrainingState,
+) -> Result<PathBuf, TrainError> {
     let name = checkpoint_name(state.epochs_done);
     let final_dir = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -61,8 +66,14 @@ pub fn save<M: Module>(dir: &Path, model: &M, optim: &ModuleOptimizer, state: &T
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| err(&e))?;
     let written = (|| -> Result<(), TrainError> {
-        model.clone().save_file(tmp.join("model.bpk")).map_err(|e| err(&e))?;
-        optim.to_record().save(tmp.join("optimizer.bpk")).map_err(|e| err(&e))?;
+        model
+            .clone()
+            .save_file(tmp.join("model.bpk"))
+            .map_err(|e| err(&e))?;
+        optim
+            .to_record()
+            .save(tmp.join("optimizer.bpk"))
+            .map_err(|e| err(&e))?;
         let json = serde_json::to_vec_pretty(state).map_err(|e| err(&e))?;
         write_atomically(&tmp.join("state.json"), &json, "checkpoint")?;
         if final_dir.exists() {
@@ -81,10 +92,14 @@ pub fn save<M: Module>(dir: &Path, model: &M, optim: &ModuleOptimizer, state: &T
 
 /// Removes all but the [`KEEP`] newest checkpoints (never the one just written).
 fn prune(dir: &Path, newest: usize) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        if let Some(n) = name.strip_prefix("epoch-").and_then(|n| n.parse::<usize>().ok())
+        if let Some(n) = name
+            .strip_prefix("epoch-")
+            .and_then(|n| n.parse::<usize>().ok())
             && n + KEEP <= newest
         {
             let _ = fs::remove_dir_all(entry.path());
@@ -101,7 +116,11 @@ pub fn latest(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
             if path.is_dir() {
                 Ok(Some(path))
             } else {
-                Err(TrainError::file("checkpoint", &pointer, format!("points at {} which does not exist", path.display())))
+                Err(TrainError::file(
+                    "checkpoint",
+                    &pointer,
+                    format!("points at {} which does not exist", path.display()),
+                ))
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -110,16 +129,23 @@ pub fn latest(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
 }
 
 /// Loads checkpoint `path` into `model` and `optim` (which give the structure).
-pub fn load<M: Module>(path: &Path, model: M, optim: ModuleOptimizer) -> Result<(M, ModuleOptimizer, TrainingState), TrainError> {
+pub fn load<M: Module>(
+    path: &Path,
+    model: M,
+    optim: ModuleOptimizer,
+) -> Result<(M, ModuleOptimizer, TrainingState), TrainError> {
     let model_file = path.join("model.bpk");
     let model = model
         .try_load_file(&model_file)
         .map_err(|e| TrainError::file("checkpoint model", &model_file, e))?;
     let optim_file = path.join("optimizer.bpk");
-    let record = OptimizerRecord::load(&optim_file).map_err(|e| TrainError::file("checkpoint optimizer", &optim_file, e))?;
+    let record = OptimizerRecord::load(&optim_file)
+        .map_err(|e| TrainError::file("checkpoint optimizer", &optim_file, e))?;
     let optim = optim.load_record(record);
     let state_file = path.join("state.json");
-    let text = fs::read(&state_file).map_err(|e| TrainError::file("checkpoint state", &state_file, e))?;
-    let state = serde_json::from_slice(&text).map_err(|e| TrainError::file("checkpoint state", &state_file, e))?;
+    let text =
+        fs::read(&state_file).map_err(|e| TrainError::file("checkpoint state", &state_file, e))?;
+    let state = serde_json::from_slice(&text)
+        .map_err(|e| TrainError::file("checkpoint state", &state_file, e))?;
     Ok((model, optim, state))
 }

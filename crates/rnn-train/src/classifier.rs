@@ -32,7 +32,9 @@ impl<C: RnnCell> SequenceClassifier<C> {
     pub fn forward(&self, inputs: Tensor<3>) -> Result<Tensor<2>, TrainError> {
         let [b, t, _] = inputs.dims();
         let (outputs, _) = dynamic_rnn(&self.cell, inputs, None, None)?;
-        let last = outputs.narrow(1, t - 1, 1).reshape([b, self.cell.output_size()]);
+        let last = outputs
+            .narrow(1, t - 1, 1)
+            .reshape([b, self.cell.output_size()]);
         Ok(self.dense.forward(last))
     }
 }

@@ -39,6 +39,9 @@ pub enum TrainError {
         /// What went wrong.
         reason: String,
     },
+    /// The data source failed (a batch could not be built).
+    #[error("data: {0}")]
+    Data(String),
     /// An rnn-core error (shapes, lengths) from the model.
     #[error(transparent)]
     Rnn(#[from] rnn_core::RnnError),

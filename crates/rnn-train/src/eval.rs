@@ -16,7 +16,13 @@ pub fn count_in_top_k(logits: Tensor<2>, labels: Tensor<1, Int>, k: usize) -> us
 /// How many rows have their label as the arg-max: `logits [B, C]`, `labels [B]`.
 pub fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
     let [b, _] = logits.dims();
-    logits.argmax(1).reshape([b]).equal(labels).int().sum().into_scalar::<i64>() as usize
+    logits
+        .argmax(1)
+        .reshape([b])
+        .equal(labels)
+        .int()
+        .sum()
+        .into_scalar::<i64>() as usize
 }
 
 #[cfg(test)]

@@ -19,12 +19,12 @@ pub mod optim;
 pub mod tbptt;
 pub mod trainer;
 
+pub use classifier::SequenceClassifier;
 pub use clip::{clip_by_global_norm, clip_by_value, global_norm};
 pub use error::TrainError;
+pub use eval::{count_correct, count_in_top_k};
 pub use loss::{Steps, mse_over_steps, sequence_cross_entropy, sparse_softmax_cross_entropy};
+pub use metrics::EpochMetrics;
 pub use optim::adam_tf1;
 pub use tbptt::Tbptt;
-pub use eval::{count_correct, count_in_top_k};
-pub use metrics::EpochMetrics;
 pub use trainer::{Clip, Fitted, StepOutput, TrainerConfig, fit};
-pub use classifier::SequenceClassifier;

@@ -44,10 +44,17 @@ pub fn write_metrics(dir: &Path, history: &[EpochMetrics]) -> Result<(), TrainEr
     for m in history {
         csv.push_str(&format!(
             "{},{},{},{},{},{:.3},{:.3}\n",
-            m.epoch, m.train_loss, m.train_batch_accuracy, m.train_accuracy, m.test_accuracy, m.train_seconds, m.eval_seconds
+            m.epoch,
+            m.train_loss,
+            m.train_batch_accuracy,
+            m.train_accuracy,
+            m.test_accuracy,
+            m.train_seconds,
+            m.eval_seconds
         ));
     }
     write_atomically(&dir.join("metrics.csv"), csv.as_bytes(), "metrics")?;
-    let json = serde_json::to_vec_pretty(history).map_err(|e| TrainError::file("metrics", dir.join("metrics.json"), e))?;
+    let json = serde_json::to_vec_pretty(history)
+        .map_err(|e| TrainError::file("metrics", dir.join("metrics.json"), e))?;
     write_atomically(&dir.join("metrics.json"), &json, "metrics")
 }

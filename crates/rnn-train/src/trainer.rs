@@ -78,9 +78,11 @@ fn progress_bar(show: bool, len: usize, epoch: usize) -> ProgressBar {
     }
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
-        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} loss {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} loss {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(epoch.to_string());
     bar
@@ -101,7 +103,7 @@ pub fn fit<M, B, I>(
     config: &TrainerConfig,
     model: M,
     device: &Device,
-    mut epoch_batches: impl FnMut(usize) -> I,
+    mut epoch_batches: impl FnMut(usize) -> Result<I, TrainError>,
     mut train_step: impl FnMut(&M, B) -> Result<StepOutput, TrainError>,
     mut evaluate: impl FnMut(&M) -> Result<f64, TrainError>,
 ) -> Result<Fitted<M>, TrainError>
@@ -113,7 +115,11 @@ where
         return Err(TrainError::invalid("epochs", "at least 1", 0));
     }
     if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
-        return Err(TrainError::invalid("learning_rate", "a finite number > 0", config.learning_rate));
+        return Err(TrainError::invalid(
+            "learning_rate",
+            "a finite number > 0",
+            config.learning_rate,
+        ));
     }
     let ckpt_dir = config.out_dir.join("checkpoints");
     let mut optim = adam_tf1().init();
@@ -132,7 +138,11 @@ where
         if s.seed != config.seed {
             return Err(TrainError::invalid(
                 "seed",
-                format!("{} (the seed of the checkpoint being resumed, {})", s.seed, path.display()),
+                format!(
+                    "{} (the seed of the checkpoint being resumed, {})",
+                    s.seed,
+                    path.display()
+                ),
                 config.seed,
             ));
         }
@@ -142,10 +152,11 @@ where
 
     for epoch in state.epochs_done..config.epochs {
         device.seed(seed_for_epoch(config.seed, epoch));
-        let batches = epoch_batches(epoch);
+        let batches = epoch_batches(epoch)?;
         let bar = progress_bar(config.progress, batches.len(), epoch);
         let started = Instant::now();
-        let (mut loss_sum, mut n_batches, mut correct, mut count) = (0.0f64, 0usize, 0usize, 0usize);
+        let (mut loss_sum, mut n_batches, mut correct, mut count) =
+            (0.0f64, 0usize, 0usize, 0usize);
         let mut last_batch_accuracy = 0.0;
         for (step, batch) in batches.enumerate() {
             let out = train_step(&model, batch)?;

@@ -8,7 +8,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use rnn_core::{BasicRnnCell, BasicRnnCellConfig};
 use rnn_train::{
-    SequenceClassifier, StepOutput, TrainError, TrainerConfig, count_correct, fit, sparse_softmax_cross_entropy,
+    SequenceClassifier, StepOutput, TrainError, TrainerConfig, count_correct, fit,
+    sparse_softmax_cross_entropy,
 };
 
 type Model = SequenceClassifier<BasicRnnCell>;
@@ -59,7 +60,11 @@ fn config(dir: &Path, epochs: usize, resume: bool) -> TrainerConfig {
 fn step(m: &Model, (x, y): (Tensor<3>, Tensor<1, Int>)) -> Result<StepOutput, TrainError> {
     let logits = m.forward(x)?;
     let correct = count_correct(logits.clone(), y.clone());
-    Ok(StepOutput { loss: sparse_softmax_cross_entropy(logits, y)?, correct, count: B })
+    Ok(StepOutput {
+        loss: sparse_softmax_cross_entropy(logits, y)?,
+        correct,
+        count: B,
+    })
 }
 
 fn train(dir: &Path, epochs: usize, resume: bool) -> Result<rnn_train::Fitted<Model>, TrainError> {
@@ -75,7 +80,7 @@ fn train(dir: &Path, epochs: usize, resume: bool) -> Result<rnn_train::Fitted<Mo
             let mut b = batches.clone();
             let n = b.len();
             b.rotate_left(epoch % n);
-            b.into_iter()
+            Ok(b.into_iter())
         },
         step,
         |m: &Model| {
@@ -93,7 +98,8 @@ fn train(dir: &Path, epochs: usize, resume: bool) -> Result<rnn_train::Fitted<Mo
 struct Values(Vec<f32>);
 impl ModuleVisitor for Values {
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-        self.0.extend(p.val().into_data().try_into_vec_as::<f32>().unwrap());
+        self.0
+            .extend(p.val().into_data().try_into_vec_as::<f32>().unwrap());
     }
 }
 
@@ -116,10 +122,16 @@ fn it_learns_and_writes_metrics_and_checkpoints() {
     assert_eq!(csv.lines().count(), 7);
     assert!(csv.starts_with("epoch,train_loss"));
     let ckpts = dir.path().join("checkpoints");
-    assert_eq!(std::fs::read_to_string(ckpts.join("latest")).unwrap(), "epoch-0006");
+    assert_eq!(
+        std::fs::read_to_string(ckpts.join("latest")).unwrap(),
+        "epoch-0006"
+    );
     assert!(ckpts.join("epoch-0006/model.bpk").is_file());
     assert!(ckpts.join("epoch-0005").is_dir());
-    assert!(!ckpts.join("epoch-0004").exists(), "only the two newest are kept");
+    assert!(
+        !ckpts.join("epoch-0004").exists(),
+        "only the two newest are kept"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(&ckpts)
         .unwrap()
         .flatten()
@@ -129,8 +141,12 @@ fn it_learns_and_writes_metrics_and_checkpoints() {
 
     // Round trip: the checkpoint restores the trained weights.
     let dev = device();
-    let (restored, _, state) =
-        rnn_train::checkpoint::load(&ckpts.join("epoch-0006"), model(&dev), rnn_train::adam_tf1().init()).unwrap();
+    let (restored, _, state) = rnn_train::checkpoint::load(
+        &ckpts.join("epoch-0006"),
+        model(&dev),
+        rnn_train::adam_tf1().init(),
+    )
+    .unwrap();
     assert_eq!(weights(&restored), weights(&fitted.model));
     assert_eq!(state.history, fitted.history);
 }
@@ -148,7 +164,11 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     assert_eq!(resumed.history.len(), 3);
     let a = weights(&uninterrupted.model);
     let b = weights(&resumed.model);
-    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst < 1e-6, "resumed weights differ by {worst}");
     for (x, y) in uninterrupted.history.iter().zip(&resumed.history) {
         assert!((x.train_loss - y.train_loss).abs() < 1e-6, "{x:?} vs {y:?}");
@@ -166,7 +186,7 @@ fn a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
         &config(dir.path(), 3, false),
         model(&dev),
         &dev,
-        |_| batches.clone().into_iter(),
+        |_| Ok(batches.clone().into_iter()),
         |m: &Model, batch| {
             calls += 1;
             let mut out = step(m, batch)?;
@@ -180,10 +200,24 @@ fn a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     .err()
     .expect("training must stop");
     let msg = err.to_string();
-    assert!(msg.contains("NaN") && msg.contains("epoch 1") && msg.contains("step 2") && msg.contains("epoch-0001"), "{msg}");
+    assert!(
+        msg.contains("NaN")
+            && msg.contains("epoch 1")
+            && msg.contains("step 2")
+            && msg.contains("epoch-0001"),
+        "{msg}"
+    );
     let ckpts = dir.path().join("checkpoints");
-    assert_eq!(std::fs::read_to_string(ckpts.join("latest")).unwrap(), "epoch-0001");
-    rnn_train::checkpoint::load(&ckpts.join("epoch-0001"), model(&dev), rnn_train::adam_tf1().init()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(ckpts.join("latest")).unwrap(),
+        "epoch-0001"
+    );
+    rnn_train::checkpoint::load(
+        &ckpts.join("epoch-0001"),
+        model(&dev),
+        rnn_train::adam_tf1().init(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -194,6 +228,12 @@ fn a_corrupt_checkpoint_is_a_clear_error() {
     let file = dir.path().join("checkpoints/epoch-0001/model.bpk");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-    let err = train(dir.path(), 2, true).err().expect("a truncated model file fails").to_string();
-    assert!(err.contains("model.bpk") && err.contains("checkpoint model"), "{err}");
+    let err = train(dir.path(), 2, true)
+        .err()
+        .expect("a truncated model file fails")
+        .to_string();
+    assert!(
+        err.contains("model.bpk") && err.contains("checkpoint model"),
+        "{err}"
+    );
 }
