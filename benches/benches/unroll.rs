@@ -20,6 +20,13 @@ fn unroll(c: &mut Criterion) {
     }
     group.finish();
 
+    let mut group = c.benchmark_group("mnist-infer");
+    group.sample_size(20);
+    for v in UnrollVariant::ALL {
+        group.bench_function(v.name(), |b| b.iter(|| mnist.infer(v)));
+    }
+    group.finish();
+
     let mut group = c.benchmark_group("forecast-fwd-bwd");
     group.sample_size(30);
     for v in UnrollVariant::ALL {

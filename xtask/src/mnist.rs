@@ -308,7 +308,17 @@ mod tests {
     #[test]
     fn a_short_real_training_beats_chance_by_far() {
         let out = tempfile::tempdir().unwrap();
-        let flags = ["--epochs", "1", "--train-limit", "10000", "--batch-size", "50", "--lr", "0.002", "--quiet"];
+        let flags = [
+            "--epochs",
+            "1",
+            "--train-limit",
+            "10000",
+            "--batch-size",
+            "50",
+            "--lr",
+            "0.002",
+            "--quiet",
+        ];
         let mut args = parse(&flags).unwrap();
         args.out = out.path().to_path_buf();
         args.data_dir = Some(mnist_dir());

@@ -1,5 +1,6 @@
 //! The workloads: the book's MNIST classifier step and its forecasting step.
 
+use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLossConfig, MseLoss, Reduction};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor};
@@ -40,6 +41,13 @@ impl MnistStep {
         let g = self.cell.wh.val().grad(&grads).expect("gradient of W_h");
         let _ = g.sum().into_scalar::<f32>();
         loss.into_scalar::<f32>()
+    }
+
+    /// Forward only, off autodiff (inference): the logits' sum, read back.
+    pub fn infer(&self, variant: UnrollVariant) -> f32 {
+        let cell = self.cell.valid();
+        let (_, h) = variant.unroll(&cell, self.images.clone().inner());
+        self.dense.valid().forward(h).sum().into_scalar::<f32>()
     }
 }
 

@@ -13,14 +13,9 @@ use crate::RnnState;
 /// about sequences: lengths, padding, the loop. A new cell is one `impl` of this trait; see
 /// `examples/src/bin/custom_cell.rs` for a user's own cell.
 ///
-/// Two optional methods let a cell move work out of the time loop: [`precompute`] runs once on
-/// all steps' inputs before the loop (a basic cell projects them with one matmul), and
-/// [`step_precomputed`] is the step that takes one step's slice of that result. Their defaults
-/// (identity, [`step`]) are always correct.
-///
-/// [`precompute`]: RnnCell::precompute
-/// [`step_precomputed`]: RnnCell::step_precomputed
-/// [`step`]: RnnCell::step
+/// There is deliberately no hook to hoist work out of the time loop (e.g. one matmul for every
+/// step's input): on burn 0.22 it measured slower, because a grad-tracked slice of the hoisted
+/// result costs a full-size zeros + slice_assign in backward at every step (ARCHITECTURE.md).
 pub trait RnnCell: Module + ModuleDisplay {
     /// What the cell carries between steps.
     type State: RnnState;
@@ -36,20 +31,4 @@ pub trait RnnCell: Module + ModuleDisplay {
 
     /// One step. Shapes: `input [B, I]`, state of batch B -> `output [B, O]`, state of batch B.
     fn step(&self, input: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State);
-
-    /// State-independent work on every step's input at once, time-major:
-    /// `[T, B, I] -> [T, B, P]`. The default returns the inputs unchanged (P = I).
-    fn precompute(&self, inputs: Tensor<3>) -> Tensor<3> {
-        inputs
-    }
-
-    /// One step given that step's slice `[B, P]` of [`precompute`](RnnCell::precompute)'s
-    /// result; must equal [`step`](RnnCell::step) on the raw input. Default: `step`.
-    fn step_precomputed(
-        &self,
-        precomputed: Tensor<2>,
-        state: Self::State,
-    ) -> (Tensor<2>, Self::State) {
-        self.step(precomputed, state)
-    }
 }

@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
-use super::{init_kernels, project_all_steps};
+use super::init_kernels;
 use crate::{Activation, RnnCell};
 
 /// Configuration of a [`BasicRnnCell`]: `BasicRnnCellConfig::new(n_inputs, n_neurons)`.
@@ -87,17 +87,10 @@ impl RnnCell for BasicRnnCell {
     }
 
     fn step(&self, input: Tensor<2>, state: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let z = input.matmul(self.wx.val()) + self.bias.val().unsqueeze_dim::<2>(0);
-        self.step_precomputed(z, state)
-    }
-
-    /// `[T, B, I] -> [T, B, H]`: `x W_x + b` for every step in one matmul.
-    fn precompute(&self, inputs: Tensor<3>) -> Tensor<3> {
-        project_all_steps(inputs, self.wx.val(), self.bias.val())
-    }
-
-    fn step_precomputed(&self, xw: Tensor<2>, state: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let h = self.activation.apply(xw + state.matmul(self.wh.val()));
+        let z = input.matmul(self.wx.val()) + state.matmul(self.wh.val());
+        let h = self
+            .activation
+            .apply(z + self.bias.val().unsqueeze_dim::<2>(0));
         (h.clone(), h)
     }
 }

@@ -6,7 +6,6 @@ use burn::nn::Initializer;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
-use super::project_all_steps;
 use crate::RnnCell;
 
 /// Configuration of a [`GruCell`]: `GruCellConfig::new(n_inputs, n_neurons)`.
@@ -118,15 +117,7 @@ impl RnnCell for GruCell {
 
     fn step(&self, input: Tensor<2>, state: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let xw = input.matmul(self.wx.val()) + self.bias.val().unsqueeze_dim::<2>(0);
-        self.step_precomputed(xw, state)
-    }
-
-    /// `[T, B, I] -> [T, B, 3H]`: `x W_x + b` for every step in one matmul.
-    fn precompute(&self, inputs: Tensor<3>) -> Tensor<3> {
-        project_all_steps(inputs, self.wx.val(), self.bias.val())
-    }
-
-    fn step_precomputed(&self, xw: Tensor<2>, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let h = state;
         let n_h = self.output_size();
         let x_gates = xw.clone().narrow(1, 0, 2 * n_h);
         let x_cand = xw.narrow(1, 2 * n_h, n_h);

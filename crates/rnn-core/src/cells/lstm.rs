@@ -6,7 +6,7 @@ use burn::nn::Initializer;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Bool, Device, Tensor};
 
-use super::{init_kernels, project_all_steps};
+use super::init_kernels;
 use crate::{RnnCell, RnnState};
 
 /// Configuration of an [`LstmCell`]: `LstmCellConfig::new(n_inputs, n_neurons)`.
@@ -135,15 +135,7 @@ impl RnnCell for LstmCell {
 
     fn step(&self, input: Tensor<2>, state: LstmState) -> (Tensor<2>, LstmState) {
         let z = input.matmul(self.wx.val()) + self.bias.val().unsqueeze_dim::<2>(0);
-        self.step_precomputed(z, state)
-    }
-
-    /// `[T, B, I] -> [T, B, 4H]`: `x W_x + b` for every step in one matmul.
-    fn precompute(&self, inputs: Tensor<3>) -> Tensor<3> {
-        project_all_steps(inputs, self.wx.val(), self.bias.val())
-    }
-
-    fn step_precomputed(&self, xw: Tensor<2>, state: LstmState) -> (Tensor<2>, LstmState) {
+        let xw = z;
         let gates = xw + state.h.matmul(self.wh.val());
         let [i, f, g, o]: [Tensor<2>; 4] = gates.chunk(4, 1).try_into().expect("4 gate blocks");
         let f = if self.forget_bias != 0.0 {

@@ -24,12 +24,3 @@ pub(crate) fn init_kernels(
     let wh = initializer.init_with([n_neurons, gates * n_neurons], fan_in, fan_out, device);
     (wx, wh)
 }
-
-/// Time-major input projection of all steps with one matmul:
-/// `[T, B, I] · W [I, N] + b [N] -> [T, B, N]`.
-pub(crate) fn project_all_steps(inputs: Tensor<3>, w: Tensor<2>, b: Tensor<1>) -> Tensor<3> {
-    let [t, batch, i] = inputs.dims();
-    let n = w.dims()[1];
-    let flat = inputs.reshape([t * batch, i]);
-    (flat.matmul(w) + b.unsqueeze_dim::<2>(0)).reshape([t, batch, n])
-}

@@ -50,12 +50,15 @@ pub fn static_rnn<C: RnnCell>(
     let mut state = resolve_initial_state(cell, initial_state, batch, &device)?;
     let mut outputs = Vec::with_capacity(n_steps);
     for (t, x) in inputs.into_iter().enumerate() {
-        let (out, new_state) = cell.step(x, state.clone());
-        match &lengths {
-            Some(l) if l.masks_step(t) => {
+        // Keep the old state only where a finished example needs it carried through.
+        let masked = lengths.as_ref().filter(|l| l.masks_step(t));
+        let old = masked.map(|_| state.clone());
+        let (out, new_state) = cell.step(x, state);
+        match (masked, old) {
+            (Some(l), Some(old)) => {
                 let valid = l.valid_at(t);
                 outputs.push(zero_finished(out, &valid));
-                state = C::State::select_rows(&valid, new_state, state);
+                state = C::State::select_rows(&valid, new_state, old);
             }
             _ => {
                 outputs.push(out);

@@ -196,23 +196,17 @@ impl<C: RnnCell> DropoutWrapper<C> {
         }
     }
 
-    /// The common step: `pre` is the raw input (`input_done == false`) or the precomputed
-    /// one whose input dropout was applied in `precompute`.
+    /// One step with dropout on the input, the new state and the output.
     fn step_impl(
         &self,
         x: Tensor<2>,
         state: DropoutState<C::State>,
-        precomputed: bool,
     ) -> (Tensor<2>, DropoutState<C::State>) {
         let active = self.is_active(&x.device());
         let any =
             self.input_keep_prob < 1.0 || self.output_keep_prob < 1.0 || self.state_keep_prob < 1.0;
         if !active || !any {
-            let (out, inner) = if precomputed {
-                self.cell.step_precomputed(x, state.inner)
-            } else {
-                self.cell.step(x, state.inner)
-            };
+            let (out, inner) = self.cell.step(x, state.inner);
             return (
                 out,
                 DropoutState {
@@ -227,19 +221,15 @@ impl<C: RnnCell> DropoutWrapper<C> {
             (false, _) => None,
         };
         let device = x.device();
-        let (out, inner) = if precomputed {
-            self.cell.step_precomputed(x, state.inner)
+        let x = if self.input_keep_prob < 1.0 {
+            match noise.as_ref().and_then(|n| n.input.clone()) {
+                Some(m) => x * m,
+                None => x.clone() * mask(x.dims(), self.input_keep_prob, &device),
+            }
         } else {
-            let x = if self.input_keep_prob < 1.0 {
-                match noise.as_ref().and_then(|n| n.input.clone()) {
-                    Some(m) => x * m,
-                    None => x.clone() * mask(x.dims(), self.input_keep_prob, &device),
-                }
-            } else {
-                x
-            };
-            self.cell.step(x, state.inner)
+            x
         };
+        let (out, inner) = self.cell.step(x, state.inner);
         let inner = if self.state_keep_prob < 1.0 {
             let keep = self.state_keep_prob;
             let mut k = 0;
@@ -282,33 +272,7 @@ impl<C: RnnCell> RnnCell for DropoutWrapper<C> {
     }
 
     fn step(&self, input: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State) {
-        self.step_impl(input, state, false)
-    }
-
-    /// Input dropout for all steps at once (`[T, B, I]`; variational: one `[1, B, I]` mask),
-    /// then the inner cell's precompute.
-    fn precompute(&self, inputs: Tensor<3>) -> Tensor<3> {
-        let device = inputs.device();
-        let inputs = if self.input_keep_prob < 1.0 && self.is_active(&device) {
-            let [t, b, i] = inputs.dims();
-            let shape = if self.variational_recurrent {
-                [1, b, i]
-            } else {
-                [t, b, i]
-            };
-            inputs * mask(shape, self.input_keep_prob, &device)
-        } else {
-            inputs
-        };
-        self.cell.precompute(inputs)
-    }
-
-    fn step_precomputed(
-        &self,
-        precomputed: Tensor<2>,
-        state: Self::State,
-    ) -> (Tensor<2>, Self::State) {
-        self.step_impl(precomputed, state, true)
+        self.step_impl(input, state)
     }
 }
 

@@ -86,27 +86,6 @@ impl<C: RnnCell> RnnCell for MultiRnnCell<C> {
         let first = self.cells[0].step(input, states.next().expect("non-empty stack"));
         self.run_layers(first, states)
     }
-
-    /// Only the first layer's inputs are known before the loop.
-    fn precompute(&self, inputs: Tensor<3>) -> Tensor<3> {
-        self.cells[0].precompute(inputs)
-    }
-
-    fn step_precomputed(
-        &self,
-        precomputed: Tensor<2>,
-        state: Vec<C::State>,
-    ) -> (Tensor<2>, Vec<C::State>) {
-        assert_eq!(
-            state.len(),
-            self.cells.len(),
-            "MultiRnnCell: one state per layer"
-        );
-        let mut states = state.into_iter();
-        let first =
-            self.cells[0].step_precomputed(precomputed, states.next().expect("non-empty stack"));
-        self.run_layers(first, states)
-    }
 }
 
 #[cfg(test)]

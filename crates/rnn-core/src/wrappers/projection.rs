@@ -67,13 +67,4 @@ impl<C: RnnCell> RnnCell for OutputProjectionWrapper<C> {
         let (out, state) = self.cell.step(input, state);
         (self.projection.forward(out), state)
     }
-
-    fn precompute(&self, inputs: Tensor<3>) -> Tensor<3> {
-        self.cell.precompute(inputs)
-    }
-
-    fn step_precomputed(&self, precomputed: Tensor<2>, state: C::State) -> (Tensor<2>, C::State) {
-        let (out, state) = self.cell.step_precomputed(precomputed, state);
-        (self.projection.forward(out), state)
-    }
 }
