@@ -20,6 +20,13 @@ pub enum Steps {
     Lengths(Tensor<1, Int>),
 }
 
+/// `[B, T]`: the step index t in every row.
+fn step_index(batch: usize, n_steps: usize, device: &burn::tensor::Device) -> Tensor<2, Int> {
+    Tensor::<1, Int>::arange(0..n_steps as i64, device)
+        .reshape([1, n_steps])
+        .expand([batch, n_steps])
+}
+
 /// `[B, T]` float weights: 1 where a step counts, 0 elsewhere; `None` for `Steps::All`.
 fn step_weights(
     steps: &Steps,
@@ -37,10 +44,11 @@ fn step_weights(
                     format!("LastK({k})"),
                 ));
             }
-            let t = Tensor::<1, Int>::arange(0..n_steps as i64, device)
-                .reshape([1, n_steps])
-                .expand([batch, n_steps]);
-            Ok(Some(t.greater_equal_elem((n_steps - k) as i64).float()))
+            Ok(Some(
+                step_index(batch, n_steps, device)
+                    .greater_equal_elem((n_steps - k) as i64)
+                    .float(),
+            ))
         }
         Steps::Lengths(lengths) => {
             let [b] = lengths.dims();
@@ -51,11 +59,8 @@ fn step_weights(
                     format!("[{b}]"),
                 ));
             }
-            let t = Tensor::<1, Int>::arange(0..n_steps as i64, device)
-                .reshape([1, n_steps])
-                .expand([batch, n_steps]);
             let len = lengths.clone().reshape([batch, 1]).expand([batch, n_steps]);
-            Ok(Some(t.lower(len).float()))
+            Ok(Some(step_index(batch, n_steps, device).lower(len).float()))
         }
     }
 }

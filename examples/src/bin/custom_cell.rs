@@ -26,11 +26,19 @@ struct MinimalGatedCell {
 
 impl MinimalGatedCell {
     fn new(n_inputs: usize, n_neurons: usize, device: &Device) -> Self {
-        let init = Initializer::XavierUniform { gain: 1.0 };
+        // Glorot needs the fans: burn's `init` without them panics, so pass them.
+        let glorot = |rows: usize, cols: usize| {
+            Initializer::XavierUniform { gain: 1.0 }.init_with(
+                [rows, cols],
+                Some(rows),
+                Some(cols),
+                device,
+            )
+        };
         Self {
-            wx: init.init([n_inputs, 2 * n_neurons], device),
-            uf: init.init([n_neurons, n_neurons], device),
-            u: init.init([n_neurons, n_neurons], device),
+            wx: glorot(n_inputs, 2 * n_neurons),
+            uf: glorot(n_neurons, n_neurons),
+            u: glorot(n_neurons, n_neurons),
             bias: Initializer::Zeros.init([2 * n_neurons], device),
         }
     }
