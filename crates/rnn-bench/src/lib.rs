@@ -5,6 +5,8 @@
 //! [`UnrollVariant`] runs the same maths three ways, to measure the choices `dynamic_rnn`
 //! makes (ARCHITECTURE.md has the figures).
 
+#![warn(missing_docs)]
+
 pub mod unroll_variants;
 pub mod workloads;
 

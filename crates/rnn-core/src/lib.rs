@@ -19,6 +19,8 @@
 //! assert_eq!(state.dims(), [4, 5]);                                  // [B, H]
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod activation;
 pub mod cell;
 pub mod cells;

@@ -8,6 +8,8 @@
 //! - [`trainer`]: the shared loop ([`fit`]): progress, metrics, checkpoints, resume.
 //! - [`eval`]: accuracy and in-top-k accuracy.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod classifier;
 pub mod clip;
