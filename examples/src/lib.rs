@@ -12,3 +12,27 @@ pub fn device(flag: Option<&str>) -> anyhow::Result<Device> {
         None => rnn_core::device::default_device().context("BURN_DEVICE"),
     }
 }
+
+use burn::tensor::{Tensor, TensorData};
+
+/// The chapter's mini-batch, step 0: 4 instances of 3 inputs `[4, 3]`.
+pub const X0: [[f32; 3]; 4] = [[0., 1., 2.], [3., 4., 5.], [6., 7., 8.], [9., 0., 1.]];
+/// The chapter's mini-batch, step 1 `[4, 3]` (instance 1 is all zeros: padding in the
+/// variable-length section).
+pub const X1: [[f32; 3]; 4] = [[9., 8., 7.], [0., 0., 0.], [6., 5., 4.], [3., 2., 1.]];
+
+/// A `[rows, cols]` tensor from fixed rows.
+pub fn tensor2<const R: usize, const C: usize>(rows: &[[f32; C]; R], device: &Device) -> Tensor<2> {
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [R, C]), device)
+}
+
+/// The chapter's batch as one tensor `[B = 4, n_steps = 2, n_inputs = 3]`.
+pub fn x_batch(device: &Device) -> Tensor<3> {
+    Tensor::stack(vec![tensor2(&X0, device), tensor2(&X1, device)], 1)
+}
+
+/// `--device NAME` from the command line, if given.
+pub fn device_flag() -> Option<String> {
+    std::env::args().skip_while(|a| a != "--device").nth(1)
+}
