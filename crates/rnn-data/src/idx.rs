@@ -58,6 +58,25 @@ pub fn decompress<'a>(file: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>> {
     Ok(Cow::Owned(out))
 }
 
+/// The IDX reader's contract on arbitrary bytes, shared by the fuzz target
+/// (`fuzz/fuzz_targets/idx.rs`) and the bounded property test: decoding and both parsers
+/// return `Ok` or a typed error, never panic, and what they accept matches its header.
+/// Panics (an assertion) when the contract is broken.
+#[doc(hidden)]
+pub fn check_reader_contract(data: &[u8]) {
+    let Ok(decoded) = decompress("fuzz", data) else {
+        return;
+    };
+    if let Ok(px) = parse_images("fuzz", &decoded) {
+        assert_eq!(px.len() % PIXELS, 0);
+        assert_eq!(px.len() + IMAGES_HEADER, decoded.len());
+    }
+    if let Ok(labels) = parse_labels("fuzz", &decoded) {
+        assert!(labels.iter().all(|&l| l <= 9));
+        assert_eq!(labels.len() + LABELS_HEADER, decoded.len());
+    }
+}
+
 /// Reads the file at `path` and decompresses it if it is gzipped (see [`decompress`]).
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| DataError::Io {

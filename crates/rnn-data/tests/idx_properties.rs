@@ -7,21 +7,11 @@ mod common;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rnn_data::checksums::{TEST_IMAGES, TEST_LABELS};
-use rnn_data::idx::{PIXELS, decompress, parse_images, parse_labels};
+use rnn_data::idx::{PIXELS, check_reader_contract, decompress, parse_images, parse_labels};
 
-/// The same body as `fuzz/fuzz_targets/idx.rs`.
+/// The fuzz target's body (`fuzz/fuzz_targets/idx.rs`).
 fn exercise(data: &[u8]) {
-    let Ok(decoded) = decompress("fuzz", data) else {
-        return;
-    };
-    if let Ok(px) = parse_images("fuzz", &decoded) {
-        assert_eq!(px.len() % PIXELS, 0);
-        assert_eq!(px.len() + 16, decoded.len());
-    }
-    if let Ok(labels) = parse_labels("fuzz", &decoded) {
-        assert!(labels.iter().all(|&l| l <= 9));
-        assert_eq!(labels.len() + 8, decoded.len());
-    }
+    check_reader_contract(data);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
-use rnn_core::{RnnCell, dynamic_rnn};
+use rnn_core::{RnnCell, static_rnn};
 
 use crate::TrainError;
 
@@ -29,12 +29,15 @@ impl<C: RnnCell> SequenceClassifier<C> {
     }
 
     /// Logits `[B, n_classes]` for `inputs [B, T, I]`.
+    ///
+    /// Only the last step's output is used, so the steps go through `static_rnn` and the other
+    /// outputs are dropped: no `[B, T, O]` stack forward and no full-size slice gradient in
+    /// backward, which `dynamic_rnn` followed by a slice of its last step would cost.
     pub fn forward(&self, inputs: Tensor<3>) -> Result<Tensor<2>, TrainError> {
-        let [b, t, _] = inputs.dims();
-        let (outputs, _) = dynamic_rnn(&self.cell, inputs, None, None)?;
-        let last = outputs
-            .narrow(1, t - 1, 1)
-            .reshape([b, self.cell.output_size()]);
+        let [b, _, i] = inputs.dims();
+        let steps = inputs.iter_dim(1).map(|x| x.reshape([b, i])).collect();
+        let (mut outputs, _) = static_rnn(&self.cell, steps, None, None)?;
+        let last = outputs.pop().expect("static_rnn rejects an empty sequence");
         Ok(self.dense.forward(last))
     }
 }
