@@ -1,5 +1,13 @@
 //! Shared glue for the chapter's binaries (see `src/bin/`). Each binary is one section of the
-//! book's RNN chapter; this library holds only what several of them need.
+//! book's RNN chapter; this library holds only what several of them need: the forecasting
+//! models and their training loop, saving and restoring, sequence generation and the figures.
+
+pub mod chapter_figures;
+pub mod generate;
+pub mod model_file;
+pub mod plot;
+pub mod series_model;
+pub mod series_training;
 
 use anyhow::Context;
 use burn::tensor::Device;

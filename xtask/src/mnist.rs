@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
-use plotters::style::RGBColor;
 use rnn_core::{BasicRnnCellConfig, GruCellConfig, LstmCellConfig, MultiRnnCell, RnnCell};
 use rnn_data::{BatchOptions, Downloader, Mnist, MnistSplit, resolve_data_dir};
 use rnn_train::{
@@ -17,7 +16,7 @@ use rnn_train::{
     sparse_softmax_cross_entropy,
 };
 
-use crate::plot::{Series, line_chart};
+use examples::plot::{BLUE, LegendAt, Panel, RED, Series, Style, figure};
 
 /// The cell reading the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -247,23 +246,23 @@ fn train<C: RnnCell>(
 }
 
 fn plot_history(path: &Path, history: &[EpochMetrics]) -> anyhow::Result<()> {
-    let series = |name, color, f: fn(&EpochMetrics) -> f64| Series {
-        name,
-        color,
-        points: history.iter().map(|m| (m.epoch as f64, f(m))).collect(),
+    let series = |name, color, f: fn(&EpochMetrics) -> f64| {
+        let points = history.iter().map(|m| (m.epoch as f64, f(m))).collect();
+        let style = if history.len() <= 40 {
+            Style::LineWithPoints {
+                width: 2,
+                radius: 3,
+            }
+        } else {
+            Style::Line { width: 2 }
+        };
+        Series::new(name, points, color, style)
     };
-    line_chart(
-        path,
-        "MNIST row by row: accuracy per epoch",
-        "epoch",
-        "accuracy",
-        &[
-            series("train (whole epoch)", RGBColor(31, 119, 180), |m| {
-                m.train_accuracy
-            }),
-            series("test", RGBColor(214, 39, 40), |m| m.test_accuracy),
-        ],
-    )
+    let panel = Panel::new("MNIST row by row: accuracy per epoch", "epoch", "accuracy")
+        .with(series("train (whole epoch)", BLUE, |m| m.train_accuracy))
+        .with(series("test", RED, |m| m.test_accuracy))
+        .legend(Some(LegendAt::LowerRight));
+    figure(path, 800, 500, &[panel])
 }
 
 #[cfg(test)]
