@@ -2,10 +2,11 @@
 //!
 //! - `mnist`: train the book's MNIST sequence classifier and report its test accuracy.
 //! - `gallery`: rerun the chapter's plotting examples and refresh `docs/gallery/`.
-//! - `bench`: the benchmark table against PyTorch (not built yet: it says so and fails).
+//! - `bench`: the benchmark table of rnn-bench's suite against PyTorch (bench.rs).
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod gallery;
 mod mnist;
 
@@ -22,16 +23,18 @@ enum Task {
     Mnist(mnist::MnistArgs),
     /// Rerun the chapter's plotting examples at the book's settings and refresh docs/gallery/.
     Gallery(gallery::GalleryArgs),
-    /// Run the benchmark workloads and compare with PyTorch (not built yet).
-    Bench,
+    /// Run the benchmark suite (median ms per step, GFLOP/s, peak memory) beside PyTorch.
+    Bench(bench::BenchArgs),
+    /// One benchmark workload in this process (used by `bench`).
+    #[command(hide = true)]
+    BenchWorker(bench::WorkerArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Mnist(args) => mnist::run(&args).map(|_| ()),
         Task::Gallery(args) => gallery::run(&args),
-        Task::Bench => anyhow::bail!(
-            "`cargo xtask bench` is not built yet (open issue: Performance); `cargo bench -p benches` runs the unroll benches"
-        ),
+        Task::Bench(args) => bench::run(&args),
+        Task::BenchWorker(args) => bench::worker(&args),
     }
 }

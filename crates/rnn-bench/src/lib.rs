@@ -1,5 +1,5 @@
-//! rnn-bench: the benchmark workloads, shared by criterion (`benches/`) and, later,
-//! `cargo xtask bench`. Each workload builds its model and data once ([`MnistStep::new`],
+//! rnn-bench: the benchmark workloads, shared by criterion (`benches/`) and
+//! `cargo xtask bench` ([`suite`]: the full table against PyTorch). Each workload builds its model and data once ([`MnistStep::new`],
 //! [`ForecastStep::new`]) and times one forward + backward pass ([`MnistStep::run`]).
 //!
 //! [`UnrollVariant`] runs the same maths three ways, to measure the choices `dynamic_rnn`
@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod suite;
 pub mod unroll_variants;
 pub mod workloads;
 

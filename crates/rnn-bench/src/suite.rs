@@ -1,0 +1,427 @@
+//! The benchmark suite of `cargo xtask bench`: every workload the project is judged on, built
+//! through the public API a user would call (rnn-core cells and unrolls, rnn-train's
+//! classifier, losses and Adam), with the same names, shapes and protocol as the PyTorch
+//! script `benches/torch/rnn_workloads.py`, so the two can be compared row by row.
+//!
+//! | name | model | batch, steps, inputs, units | timed step |
+//! | --- | --- | --- | --- |
+//! | `mnist-train` | tanh `BasicRnnCell`, dense 10 on the last output, cross-entropy | 150, 28, 28, 150 | forward + backward + Adam |
+//! | `mnist-infer` | the same, forward only on a plain device | 10000, 28, 28, 150 | forward |
+//! | `forecast-train` | relu `BasicRnnCell` + `OutputProjectionWrapper(1)`, MSE | 50, 20, 1, 100 | forward + backward + Adam |
+//! | `deep3-t5`, `deep3-t20` | 3 tanh cells in a `MultiRnnCell`, projection to 1, MSE | 64, 5 / 20, 2 / 1, 100 | forward + backward |
+//! | `lstm-train`, `gru-train` | `LstmCell` / `GruCell` in place of the basic cell | 150, 28, 28, 150 | forward + backward + Adam |
+//! | `scale-hH-tT` | tanh cell, dense 10 on the last output, cross-entropy | 64, T, 28, H (H 150, 512; T 28, 256, 1024) | forward + backward |
+//! | `burn-rnn-train`, `burn-lstm-train`, `burn-gru-train` | burn's own `nn::Rnn` / `nn::Lstm` / `nn::Gru`, dense 10, cross-entropy | 150, 28, 28, 150 | forward + backward + Adam |
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{GruConfig, Linear, LinearConfig, LstmConfig, RnnConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use rnn_core::{
+    Activation, BasicRnnCell, BasicRnnCellConfig, GruCellConfig, LstmCellConfig, MultiRnnCell,
+    OutputProjectionWrapperConfig, RnnCell, dynamic_rnn,
+};
+use rnn_train::{
+    SequenceClassifier, Steps, adam_tf1, mse_over_steps, sparse_softmax_cross_entropy,
+};
+
+/// One benchmark workload: its name, what it times, and its size in floating-point operations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// Row name, shared with the PyTorch script (`mnist-train`, ...).
+    pub name: String,
+    /// One line on the model and the timed step.
+    pub about: String,
+    /// Floating-point operations of one timed step, by the PyTorch script's convention:
+    /// forward `2 B T (I H + H H)` per layer (+ the dense layer), training = 3 x forward.
+    pub flops: f64,
+    /// Sequences processed per timed step (B).
+    pub sequences: usize,
+}
+
+/// A built workload: `step()` runs one timed step and returns a scalar read back from the
+/// device (so the work is finished when it returns).
+pub trait Workload {
+    /// One step (forward, and backward and the optimiser where the workload trains).
+    fn step(&mut self) -> f32;
+}
+
+/// Forward FLOPs of `layers` recurrent layers of `h` units over `[b, t, i]` (gates: multiply
+/// by 4 for an LSTM, 3 for a GRU).
+fn rnn_fwd_flops(b: usize, t: usize, i: usize, h: usize, layers: usize) -> f64 {
+    let (b, t, i, h) = (b as f64, t as f64, i as f64, h as f64);
+    2.0 * b * t * (i * h + h * h) + (layers as f64 - 1.0) * 2.0 * b * t * 2.0 * h * h
+}
+
+/// Every workload of the suite, in table order.
+pub fn specs() -> Vec<Spec> {
+    let mut v = Vec::new();
+    let mut add = |name: &str, about: &str, flops: f64, sequences: usize| {
+        v.push(Spec {
+            name: name.to_string(),
+            about: about.to_string(),
+            flops,
+            sequences,
+        })
+    };
+    let mnist_fwd = rnn_fwd_flops(150, 28, 28, 150, 1) + 2.0 * 150.0 * 150.0 * 10.0;
+    add(
+        "mnist-train",
+        "B150 T28 I28 H150 tanh, dense 10, CE, Adam",
+        3.0 * mnist_fwd,
+        150,
+    );
+    add(
+        "mnist-infer",
+        "the MNIST model, forward over 10000 sequences",
+        rnn_fwd_flops(10_000, 28, 28, 150, 1) + 2.0 * 10_000.0 * 150.0 * 10.0,
+        10_000,
+    );
+    add(
+        "forecast-train",
+        "B50 T20 I1 H100 relu, projection 1 per step, MSE, Adam",
+        3.0 * (rnn_fwd_flops(50, 20, 1, 100, 1) + 2.0 * 50.0 * 20.0 * 100.0),
+        50,
+    );
+    for (t, i) in [(5, 2), (20, 1)] {
+        add(
+            &format!("deep3-t{t}"),
+            &format!("B64 T{t} I{i}, 3 x tanh H100, projection 1 per step, MSE, fwd+bwd"),
+            3.0 * (rnn_fwd_flops(64, t, i, 100, 3) + 2.0 * 64.0 * t as f64 * 100.0),
+            64,
+        );
+    }
+    add(
+        "lstm-train",
+        "B150 T28 I28 H150 LSTM, dense 10, CE, Adam",
+        3.0 * (4.0 * rnn_fwd_flops(150, 28, 28, 150, 1) + 2.0 * 150.0 * 150.0 * 10.0),
+        150,
+    );
+    add(
+        "gru-train",
+        "B150 T28 I28 H150 GRU, dense 10, CE, Adam",
+        3.0 * (3.0 * rnn_fwd_flops(150, 28, 28, 150, 1) + 2.0 * 150.0 * 150.0 * 10.0),
+        150,
+    );
+    for h in [150, 512] {
+        for t in [28, 256, 1024] {
+            add(
+                &format!("scale-h{h}-t{t}"),
+                &format!("B64 T{t} I28 H{h} tanh, dense 10, CE, fwd+bwd"),
+                3.0 * (rnn_fwd_flops(64, t, 28, h, 1) + 2.0 * 64.0 * h as f64 * 10.0),
+                64,
+            );
+        }
+    }
+    for (name, gates) in [("rnn", 1.0), ("lstm", 4.0), ("gru", 3.0)] {
+        add(
+            &format!("burn-{name}-train"),
+            &format!("burn::nn::{name} baseline, B150 T28 I28 H150, dense 10, CE, Adam"),
+            3.0 * (gates * rnn_fwd_flops(150, 28, 28, 150, 1) + 2.0 * 150.0 * 150.0 * 10.0),
+            150,
+        );
+    }
+    v
+}
+
+/// Builds workload `name` on `device` (an autodiff device is derived where it trains); the
+/// error lists the known names.
+pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
+    let ad = device.clone().autodiff();
+    let images = |b: usize, t: usize, dev: &Device| {
+        Tensor::<3>::random([b, t, 28], Distribution::Normal(0.0, 1.0), dev)
+    };
+    let labels = |b: usize, dev: &Device| {
+        Tensor::<1, Int>::random([b], Distribution::Uniform(0.0, 10.0), dev)
+    };
+    let w: Box<dyn Workload> = match name {
+        "mnist-train" => Box::new(Classify::new(
+            BasicRnnCellConfig::new(28, 150).init(&ad),
+            images(150, 28, &ad),
+            labels(150, &ad),
+            true,
+        )),
+        "mnist-infer" => {
+            let model =
+                SequenceClassifier::new(BasicRnnCellConfig::new(28, 150).init(device), 10, device);
+            Box::new(Infer {
+                model,
+                images: images(10_000, 28, device),
+            })
+        }
+        "forecast-train" => {
+            let cell = BasicRnnCellConfig::new(1, 100)
+                .with_activation(Activation::Relu)
+                .init(&ad);
+            Box::new(Regress::new(
+                OutputProjectionWrapperConfig::new(1).init(cell, &ad),
+                [50, 20, 1],
+                &ad,
+                true,
+            ))
+        }
+        "deep3-t5" | "deep3-t20" => {
+            let (t, i) = if name == "deep3-t5" { (5, 2) } else { (20, 1) };
+            let cells = (0..3)
+                .map(|k| BasicRnnCellConfig::new(if k == 0 { i } else { 100 }, 100).init(&ad))
+                .collect();
+            let multi = MultiRnnCell::new(cells).map_err(|e| e.to_string())?;
+            Box::new(Regress::new(
+                OutputProjectionWrapperConfig::new(1).init(multi, &ad),
+                [64, t, i],
+                &ad,
+                false,
+            ))
+        }
+        "lstm-train" => Box::new(Classify::new(
+            LstmCellConfig::new(28, 150).init(&ad),
+            images(150, 28, &ad),
+            labels(150, &ad),
+            true,
+        )),
+        "gru-train" => Box::new(Classify::new(
+            GruCellConfig::new(28, 150).init(&ad),
+            images(150, 28, &ad),
+            labels(150, &ad),
+            true,
+        )),
+        "burn-rnn-train" | "burn-lstm-train" | "burn-gru-train" => {
+            let model = BurnBaseline::new(name, &ad);
+            Box::new(BurnTrain {
+                model: Some(model),
+                optim: adam_tf1().init(),
+                images: images(150, 28, &ad),
+                labels: labels(150, &ad),
+            })
+        }
+        _ => {
+            if let Some((h, t)) = parse_scale(name) {
+                Box::new(Classify::new(
+                    BasicRnnCellConfig::new(28, h).init(&ad),
+                    images(64, t, &ad),
+                    labels(64, &ad),
+                    false,
+                ))
+            } else {
+                let known: Vec<String> = specs().into_iter().map(|s| s.name).collect();
+                return Err(format!(
+                    "unknown workload `{name}`; expected one of: {}",
+                    known.join(", ")
+                ));
+            }
+        }
+    };
+    Ok(w)
+}
+
+/// `scale-h{H}-t{T}` -> `(H, T)` for the suite's six sizes.
+fn parse_scale(name: &str) -> Option<(usize, usize)> {
+    let rest = name.strip_prefix("scale-h")?;
+    let (h, t) = rest.split_once("-t")?;
+    let (h, t) = (h.parse().ok()?, t.parse().ok()?);
+    ([150, 512].contains(&h) && [28, 256, 1024].contains(&t)).then_some((h, t))
+}
+
+/// Learning rate of every training workload (the book's).
+const LR: f64 = 1e-3;
+
+/// A sequence classifier step: logits on the last output, cross-entropy, and Adam when
+/// `train` (else forward + backward only, reading one gradient back).
+struct Classify<C: RnnCell> {
+    model: Option<SequenceClassifier<C>>,
+    optim: ModuleOptimizer,
+    images: Tensor<3>,
+    labels: Tensor<1, Int>,
+    train: bool,
+}
+
+impl<C: RnnCell> Classify<C> {
+    fn new(cell: C, images: Tensor<3>, labels: Tensor<1, Int>, train: bool) -> Self {
+        let device = images.device();
+        Self {
+            model: Some(SequenceClassifier::new(cell, 10, &device)),
+            optim: adam_tf1().init(),
+            images,
+            labels,
+            train,
+        }
+    }
+}
+
+impl<C: RnnCell> Workload for Classify<C> {
+    fn step(&mut self) -> f32 {
+        let model = self.model.take().expect("model present between steps");
+        let logits = model.forward(self.images.clone()).expect("valid shapes");
+        let loss = sparse_softmax_cross_entropy(logits, self.labels.clone()).expect("valid shapes");
+        let value = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = if self.train {
+            self.optim.step(LR, model, grads)
+        } else {
+            model
+        };
+        self.model = Some(model);
+        value
+    }
+}
+
+/// A per-step regression step: the cell's outputs against random targets, MSE over all steps.
+struct Regress<C: RnnCell> {
+    cell: Option<C>,
+    optim: ModuleOptimizer,
+    inputs: Tensor<3>,
+    targets: Tensor<3>,
+    train: bool,
+}
+
+impl<C: RnnCell> Regress<C> {
+    fn new(cell: C, [b, t, i]: [usize; 3], device: &Device, train: bool) -> Self {
+        let o = cell.output_size();
+        Self {
+            cell: Some(cell),
+            optim: adam_tf1().init(),
+            inputs: Tensor::random([b, t, i], Distribution::Normal(0.0, 1.0), device),
+            targets: Tensor::random([b, t, o], Distribution::Normal(0.0, 1.0), device),
+            train,
+        }
+    }
+}
+
+impl<C: RnnCell> Workload for Regress<C> {
+    fn step(&mut self) -> f32 {
+        let cell = self.cell.take().expect("model present between steps");
+        let (outputs, _) =
+            dynamic_rnn(&cell, self.inputs.clone(), None, None).expect("valid shapes");
+        let loss =
+            mse_over_steps(outputs, self.targets.clone(), &Steps::All).expect("valid shapes");
+        let value = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &cell);
+        let cell = if self.train {
+            self.optim.step(LR, cell, grads)
+        } else {
+            cell
+        };
+        self.cell = Some(cell);
+        value
+    }
+}
+
+/// Forward over a large batch with gradients off.
+struct Infer {
+    model: SequenceClassifier<BasicRnnCell>,
+    images: Tensor<3>,
+}
+
+impl Workload for Infer {
+    fn step(&mut self) -> f32 {
+        let logits = self
+            .model
+            .forward(self.images.clone())
+            .expect("valid shapes");
+        logits.argmax(1).sum().into_scalar::<i64>() as f32
+    }
+}
+
+/// burn's own recurrent modules with the same dense head.
+#[derive(Module, Debug)]
+struct BurnBaseline {
+    rnn: Option<burn::nn::Rnn>,
+    lstm: Option<burn::nn::Lstm>,
+    gru: Option<burn::nn::Gru>,
+    dense: Linear,
+}
+
+impl BurnBaseline {
+    fn new(name: &str, device: &Device) -> Self {
+        let (mut rnn, mut lstm, mut gru) = (None, None, None);
+        match name {
+            "burn-rnn-train" => rnn = Some(RnnConfig::new(28, 150, true).init(device)),
+            "burn-lstm-train" => lstm = Some(LstmConfig::new(28, 150, true).init(device)),
+            _ => gru = Some(GruConfig::new(28, 150, true).init(device)),
+        }
+        Self {
+            rnn,
+            lstm,
+            gru,
+            dense: LinearConfig::new(150, 10).init(device),
+        }
+    }
+
+    fn logits(&self, images: Tensor<3>) -> Tensor<2> {
+        let [b, t, _] = images.dims();
+        let outputs = if let Some(rnn) = &self.rnn {
+            rnn.forward(images, None).0
+        } else if let Some(lstm) = &self.lstm {
+            lstm.forward(images, None).0
+        } else {
+            self.gru.as_ref().expect("one module").forward(images, None)
+        };
+        let last = outputs.narrow(1, t - 1, 1).reshape([b, 150]);
+        self.dense.forward(last)
+    }
+}
+
+struct BurnTrain {
+    model: Option<BurnBaseline>,
+    optim: ModuleOptimizer,
+    images: Tensor<3>,
+    labels: Tensor<1, Int>,
+}
+
+impl Workload for BurnTrain {
+    fn step(&mut self) -> f32 {
+        let model = self.model.take().expect("model present between steps");
+        let logits = model.logits(self.images.clone());
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, self.labels.clone());
+        let value = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optim.step(LR, model, grads));
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_builds_and_steps_to_a_finite_loss() {
+        let device = rnn_core::device::default_device().unwrap();
+        for spec in specs() {
+            // The big ones are exercised by `cargo xtask bench`; here, build and step the
+            // small ones and check every name resolves.
+            let heavy = spec.name.contains("t1024")
+                || spec.name.contains("t256")
+                || spec.name.contains("h512")
+                || spec.name == "mnist-infer";
+            let mut w = build(&spec.name, &device).unwrap_or_else(|e| panic!("{e}"));
+            if !heavy {
+                let v = w.step();
+                assert!(v.is_finite(), "{}: {v}", spec.name);
+            }
+            assert!(spec.flops > 0.0);
+        }
+        let err = build("mnist-trian", &device).err().unwrap();
+        assert!(
+            err.contains("unknown workload `mnist-trian`") && err.contains("mnist-train"),
+            "{err}"
+        );
+        assert_eq!(parse_scale("scale-h512-t256"), Some((512, 256)));
+        assert_eq!(parse_scale("scale-h100-t28"), None);
+    }
+
+    #[test]
+    fn a_training_workload_learns_its_fixed_batch() {
+        let device = rnn_core::device::default_device().unwrap();
+        let mut w = build("forecast-train", &device).unwrap();
+        let first = w.step();
+        let mut last = first;
+        for _ in 0..30 {
+            last = w.step();
+        }
+        assert!(last < first, "Adam steps lower the loss: {first} -> {last}");
+    }
+}
