@@ -1,6 +1,7 @@
 //! rnn-bench: the benchmark workloads, shared by criterion (`benches/`) and
-//! `cargo xtask bench` ([`suite`]: the full table against PyTorch). Each workload builds its model and data once ([`MnistStep::new`],
-//! [`ForecastStep::new`]) and times one forward + backward pass ([`MnistStep::run`]).
+//! `cargo xtask bench` ([`suite`]: the full table against PyTorch). Each workload builds its
+//! model and data once ([`MnistStep::new`], [`ForecastStep::new`]) and times one forward +
+//! backward pass ([`MnistStep::run`]).
 //!
 //! [`UnrollVariant`] runs the same maths three ways, to measure the choices `dynamic_rnn`
 //! makes (ARCHITECTURE.md has the figures).
