@@ -97,6 +97,17 @@ def build(name):
         return classify(nn.LSTM(28, 150, batch_first=True), 150, 150, 28, True)
     if name == "gru-train":
         return classify(nn.GRU(28, 150, batch_first=True), 150, 150, 28, True)
+    if name in ("infer-h512-t28", "infer-h512-t1024"):
+        t = 28 if name.endswith("t28") else 1024
+        layer = rnn(28, 512)
+        x = torch.randn(64, t, 28)
+
+        def unroll():
+            with torch.no_grad():
+                out, h = layer(x)
+                return float(h.sum())
+
+        return unroll
     if name.startswith("scale-h"):
         h, t = name[len("scale-h"):].split("-t")
         h, t = int(h), int(t)

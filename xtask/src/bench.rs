@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// PyTorch thread counts to try (its fastest is compared).
     #[arg(long, default_value = "1,2")]
     pub torch_threads: String,
+    /// Our thread counts to run each workload at (RAYON_NUM_THREADS of the worker; burn's CPU
+    /// backends use rayon), comma-separated [default: rayon's default, one per core].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Vec<u32>,
     /// List the workloads and exit.
     #[arg(long)]
     pub list: bool,
@@ -158,30 +162,48 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let device_name = rnn_core::device::device_name(&device(args.device.as_deref())?);
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let mut rows = Vec::new();
+    let threads: Vec<Option<u32>> = if args.threads.is_empty() {
+        vec![None]
+    } else {
+        args.threads.iter().copied().map(Some).collect()
+    };
     for spec in &chosen {
-        eprintln!("bench: {} on {device_name}", spec.name);
-        let mut cmd = Command::new(&exe);
-        cmd.args(["bench-worker", "--workload", &spec.name])
-            .args(["--repeats", &args.repeats.to_string()])
-            .args(["--min-repeat-s", &args.min_repeat_s.to_string()]);
-        if let Some(d) = &args.device {
-            cmd.args(["--device", d]);
+        for &n_threads in &threads {
+            eprintln!(
+                "bench: {} on {device_name}, threads {n_threads:?}",
+                spec.name
+            );
+            let mut cmd = Command::new(&exe);
+            match n_threads {
+                Some(n) => cmd.env("RAYON_NUM_THREADS", n.to_string()),
+                None => cmd.env_remove("RAYON_NUM_THREADS"),
+            };
+            cmd.args(["bench-worker", "--workload", &spec.name])
+                .args(["--repeats", &args.repeats.to_string()])
+                .args(["--min-repeat-s", &args.min_repeat_s.to_string()]);
+            if let Some(d) = &args.device {
+                cmd.args(["--device", d]);
+            }
+            let out = cmd.output().context("running bench-worker")?;
+            anyhow::ensure!(
+                out.status.success(),
+                "workload {} failed:\n{}",
+                spec.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let line = String::from_utf8_lossy(&out.stdout);
+            let mut row: Value = serde_json::from_str(line.trim())
+                .with_context(|| format!("bench-worker output: {line}"))?;
+            let ms = row["ms_per_step"].as_f64().context("ms_per_step")?;
+            row["steps_per_s"] = json!(1e3 / ms);
+            row["gflops"] = json!(spec.flops / (ms * 1e-3) / 1e9);
+            row["about"] = json!(spec.about);
+            row["threads"] = json!(n_threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                |n| n as usize
+            ));
+            rows.push(row);
         }
-        let out = cmd.output().context("running bench-worker")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "workload {} failed:\n{}",
-            spec.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = String::from_utf8_lossy(&out.stdout);
-        let mut row: Value = serde_json::from_str(line.trim())
-            .with_context(|| format!("bench-worker output: {line}"))?;
-        let ms = row["ms_per_step"].as_f64().context("ms_per_step")?;
-        row["steps_per_s"] = json!(1e3 / ms);
-        row["gflops"] = json!(spec.flops / (ms * 1e-3) / 1e9);
-        row["about"] = json!(spec.about);
-        rows.push(row);
     }
     let torch = if args.no_torch {
         println!("PyTorch: skipped (--no-torch)");
@@ -250,7 +272,7 @@ fn run_torch(args: &BenchArgs, chosen: &[rnn_bench::suite::Spec]) -> anyhow::Res
 
 fn print_table(rows: &[Value]) {
     println!(
-        "| workload | device | ms/step (min..max) | steps/s | GFLOP/s | peak RSS MiB | PyTorch ms/step (threads) | torch / ours |"
+        "| workload | device (threads) | ms/step (min..max) | steps/s | GFLOP/s | peak RSS MiB | PyTorch ms/step (threads) | torch / ours |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in rows {
@@ -268,9 +290,10 @@ fn print_table(rows: &[Value]) {
             .and_then(Value::as_f64)
             .map_or("-".into(), |x| format!("{x:.2}"));
         println!(
-            "| {} | {} | {:.2} ({:.2}..{:.2}) | {:.1} | {:.1} | {:.0} | {torch} | {ratio} |",
+            "| {} | {} ({}) | {:.2} ({:.2}..{:.2}) | {:.1} | {:.1} | {:.0} | {torch} | {ratio} |",
             r["workload"].as_str().unwrap_or("?"),
             r["device"].as_str().unwrap_or("?"),
+            r["threads"],
             f("ms_per_step"),
             f("min_ms"),
             f("max_ms"),

@@ -11,6 +11,7 @@
 //! | `deep3-t5`, `deep3-t20` | 3 tanh cells in a `MultiRnnCell`, projection to 1, MSE | 64, 5 / 20, 2 / 1, 100 | forward + backward |
 //! | `lstm-train`, `gru-train` | `LstmCell` / `GruCell` in place of the basic cell | 150, 28, 28, 150 | forward + backward + Adam |
 //! | `scale-hH-tT` | tanh cell, dense 10 on the last output, cross-entropy | 64, T, 28, H (H 150, 512; T 28, 256, 1024) | forward + backward |
+//! | `infer-h512-tT` | tanh cell through `dynamic_rnn` on a plain device (no graph), all outputs kept | 64, T, 28, 512 (T 28, 1024) | forward |
 //! | `burn-rnn-train`, `burn-lstm-train`, `burn-gru-train` | burn's own `nn::Rnn` / `nn::Lstm` / `nn::Gru`, dense 10, cross-entropy | 150, 28, 28, 150 | forward + backward + Adam |
 
 use burn::module::Module;
@@ -114,6 +115,14 @@ pub fn specs() -> Vec<Spec> {
             );
         }
     }
+    for t in [28, 1024] {
+        add(
+            &format!("infer-h512-t{t}"),
+            &format!("B64 T{t} I28 H512 tanh, dynamic_rnn forward on a plain device"),
+            rnn_fwd_flops(64, t, 28, 512, 1),
+            64,
+        );
+    }
     for (name, gates) in [("rnn", 1.0), ("lstm", 4.0), ("gru", 3.0)] {
         add(
             &format!("burn-{name}-train"),
@@ -186,6 +195,13 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
             labels(150, &ad),
             true,
         )),
+        "infer-h512-t28" | "infer-h512-t1024" => {
+            let t = if name.ends_with("t28") { 28 } else { 1024 };
+            Box::new(Unroll {
+                cell: BasicRnnCellConfig::new(28, 512).init(device),
+                inputs: images(64, t, device),
+            })
+        }
         "burn-rnn-train" | "burn-lstm-train" | "burn-gru-train" => {
             let model = BurnBaseline::new(name, &ad);
             Box::new(BurnTrain {
@@ -323,6 +339,21 @@ impl Workload for Infer {
     }
 }
 
+/// `dynamic_rnn` forward on a plain device: its outputs `[B, T, H]` are all that grows with T.
+struct Unroll {
+    cell: BasicRnnCell,
+    inputs: Tensor<3>,
+}
+
+impl Workload for Unroll {
+    fn step(&mut self) -> f32 {
+        let (outputs, state) =
+            dynamic_rnn(&self.cell, self.inputs.clone(), None, None).expect("valid shapes");
+        drop(outputs);
+        state.sum().into_scalar::<f32>()
+    }
+}
+
 /// burn's own recurrent modules with the same dense head.
 #[derive(Module, Debug)]
 struct BurnBaseline {
@@ -394,6 +425,7 @@ mod tests {
             // The big ones are exercised by `cargo xtask bench`; here, build and step the
             // small ones and check every name resolves.
             let heavy = spec.name.contains("t1024")
+                || spec.name.starts_with("infer-")
                 || spec.name.contains("t256")
                 || spec.name.contains("h512")
                 || spec.name == "mnist-infer";
