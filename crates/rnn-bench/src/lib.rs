@@ -3,8 +3,8 @@
 //! model and data once ([`MnistStep::new`], [`ForecastStep::new`]) and times one forward +
 //! backward pass ([`MnistStep::run`]).
 //!
-//! [`UnrollVariant`] runs the same maths three ways, to measure the choices `dynamic_rnn`
-//! makes (ARCHITECTURE.md has the figures).
+//! [`UnrollVariant`] runs the same maths four ways (the fused path and three per-step
+//! loops), to measure the choices `dynamic_rnn` makes (ARCHITECTURE.md has the figures).
 
 #![warn(missing_docs)]
 

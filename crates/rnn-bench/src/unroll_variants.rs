@@ -1,4 +1,4 @@
-//! Three ways to unroll a basic cell over `[B, T, I]`, same maths, different work per step.
+//! Four ways to unroll a basic cell over `[B, T, I]`, same maths, different work per step.
 
 use burn::tensor::Tensor;
 use rnn_core::{BasicRnnCell, RnnCell, dynamic_rnn};
@@ -6,8 +6,12 @@ use rnn_core::{BasicRnnCell, RnnCell, dynamic_rnn};
 /// How the unroll is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnrollVariant {
-    /// `dynamic_rnn` as shipped: `x_t W_x` is a matmul per step on a slice of the input (which
-    /// carries no gradient); outputs stacked once at the end.
+    /// `dynamic_rnn` as shipped: without lengths it takes the cell's fused whole-sequence path
+    /// (`RnnCell::fused_sequence`, one op with a hand-written BPTT backward).
+    Fused,
+    /// `dynamic_rnn`'s per-step loop (its path with lengths, and for cells without a fused
+    /// path): `x_t W_x` is a matmul per step on a slice of the input (which carries no
+    /// gradient); outputs stacked once at the end.
     Dynamic,
     /// Every step's input projected with one `[T*B, I]·[I, H]` matmul before the loop, each
     /// step slicing it (a grad-tracked slice); outputs stacked once at the end.
@@ -19,12 +23,18 @@ pub enum UnrollVariant {
 
 impl UnrollVariant {
     /// All variants, in a fixed order.
-    pub const ALL: [UnrollVariant; 3] = [Self::Dynamic, Self::HoistedProjection, Self::SliceAssign];
+    pub const ALL: [UnrollVariant; 4] = [
+        Self::Fused,
+        Self::Dynamic,
+        Self::HoistedProjection,
+        Self::SliceAssign,
+    ];
 
     /// A short name for tables.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Dynamic => "dynamic_rnn (per-step input matmul, stack)",
+            Self::Fused => "fused sequence (dynamic_rnn without lengths)",
+            Self::Dynamic => "per-step loop (per-step input matmul, stack)",
             Self::HoistedProjection => "hoisted input matmul, stack",
             Self::SliceAssign => "per-step input matmul, slice_assign",
         }
@@ -34,7 +44,18 @@ impl UnrollVariant {
     pub fn unroll(self, cell: &BasicRnnCell, inputs: Tensor<3>) -> (Tensor<3>, Tensor<2>) {
         let [b, t, i] = inputs.dims();
         match self {
-            Self::Dynamic => dynamic_rnn(cell, inputs, None, None).expect("valid workload"),
+            Self::Fused => dynamic_rnn(cell, inputs, None, None).expect("valid workload"),
+            Self::Dynamic => {
+                let device = inputs.device();
+                let mut h = cell.zero_state(b, &device);
+                let mut outs = Vec::with_capacity(t);
+                for x in inputs.iter_dim(1) {
+                    let (out, state) = cell.step(x.reshape([b, i]), h);
+                    outs.push(out);
+                    h = state;
+                }
+                (Tensor::stack(outs, 1), h)
+            }
             Self::HoistedProjection => {
                 let device = inputs.device();
                 let h_size = cell.output_size();

@@ -13,9 +13,13 @@ use crate::RnnState;
 /// about sequences: lengths, padding, the loop. A new cell is one `impl` of this trait; see
 /// `examples/src/bin/custom_cell.rs` for a user's own cell.
 ///
-/// There is deliberately no hook to hoist work out of the time loop (e.g. one matmul for every
-/// step's input): on burn 0.22 it measured slower, because a grad-tracked slice of the hoisted
-/// result costs a full-size zeros + slice_assign in backward at every step (ARCHITECTURE.md).
+/// One optional hook, [`fused_sequence`](RnnCell::fused_sequence), lets a cell run a whole
+/// sequence at once. Hoisting work out of the time loop through ordinary autodiff ops measured
+/// slower on burn 0.22 (a grad-tracked slice of a hoisted result costs a full-size zeros +
+/// slice_assign in backward at every step, ARCHITECTURE.md). It pays when the whole sequence is
+/// one op with a hand-written backward ([`crate::fused`]): one graph node instead of several per
+/// step, no per-step slice gradients, the input projection and every weight gradient as one big
+/// matmul over all steps, and only the `dh` recurrence left in the backward's time loop.
 pub trait RnnCell: Module + ModuleDisplay {
     /// What the cell carries between steps.
     type State: RnnState;
@@ -31,4 +35,21 @@ pub trait RnnCell: Module + ModuleDisplay {
 
     /// One step. Shapes: `input [B, I]`, state of batch B -> `output [B, O]`, state of batch B.
     fn step(&self, input: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State);
+
+    /// The whole sequence at once, when the cell has a fused path; `None` (the default) means
+    /// "use [`step`](RnnCell::step) per time step". Shapes: `inputs [B, T, I]`, `state` of batch
+    /// B -> `outputs [B, T, O]` and the state after step T - 1.
+    ///
+    /// It must give what `T` calls of `step` give (outputs stacked on dim 1, the last state),
+    /// with gradients to `inputs`, `state` and the weights. [`dynamic_rnn`](crate::dynamic_rnn)
+    /// calls it when there is no `sequence_length`; a `None` costs nothing (arguments are only
+    /// borrowed).
+    fn fused_sequence(
+        &self,
+        inputs: &Tensor<3>,
+        state: &Self::State,
+    ) -> Option<(Tensor<3>, Self::State)> {
+        let _ = (inputs, state);
+        None
+    }
 }

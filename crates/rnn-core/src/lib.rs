@@ -26,6 +26,7 @@ pub mod cell;
 pub mod cells;
 pub mod device;
 pub mod error;
+pub mod fused;
 pub mod state;
 pub mod unroll;
 pub mod wrappers;

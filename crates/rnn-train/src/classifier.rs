@@ -30,11 +30,23 @@ impl<C: RnnCell> SequenceClassifier<C> {
 
     /// Logits `[B, n_classes]` for `inputs [B, T, I]`.
     ///
-    /// Only the last step's output is used, so the steps go through `static_rnn` and the other
-    /// outputs are dropped: no `[B, T, O]` stack forward and no full-size slice gradient in
-    /// backward, which `dynamic_rnn` followed by a slice of its last step would cost.
+    /// A cell with a fused whole-sequence path ([`RnnCell::fused_sequence`]: basic cells, their
+    /// projections and stacks) runs it, and its last step is sliced out (one node for the whole
+    /// sequence with a hand-written backward; measured faster than the per-step loop, see
+    /// ARCHITECTURE.md). Other cells go through `static_rnn`, dropping the other outputs: no
+    /// `[B, T, O]` stack forward and no full-size slice gradient in backward, which the
+    /// per-step `dynamic_rnn` followed by a slice of its last step would cost.
     pub fn forward(&self, inputs: Tensor<3>) -> Result<Tensor<2>, TrainError> {
-        let [b, _, i] = inputs.dims();
+        let [b, t, i] = inputs.dims();
+        if t > 0 && i == self.cell.input_size() && b > 0 {
+            let zero = self.cell.zero_state(b, &inputs.device());
+            if let Some((outputs, _)) = self.cell.fused_sequence(&inputs, &zero) {
+                let last = outputs
+                    .narrow(1, t - 1, 1)
+                    .reshape([b, self.cell.output_size()]);
+                return Ok(self.dense.forward(last));
+            }
+        }
         let steps = inputs.iter_dim(1).map(|x| x.reshape([b, i])).collect();
         let (mut outputs, _) = static_rnn(&self.cell, steps, None, None)?;
         let last = outputs.pop().expect("static_rnn rejects an empty sequence");

@@ -6,6 +6,7 @@ use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
 use super::init_kernels;
+use crate::fused::basic_rnn_sequence;
 use crate::{Activation, RnnCell};
 
 /// Configuration of a [`BasicRnnCell`]: `BasicRnnCellConfig::new(n_inputs, n_neurons)`.
@@ -92,5 +93,28 @@ impl RnnCell for BasicRnnCell {
             .activation
             .apply(z + self.bias.val().unsqueeze_dim::<2>(0));
         (h.clone(), h)
+    }
+
+    /// The fused sequence ([`crate::fused::basic_rnn_sequence`]): `inputs [B, T, I]`,
+    /// `state [B, H]` -> `outputs [B, T, H]`, final state `[B, H]` (the last output).
+    fn fused_sequence(
+        &self,
+        inputs: &Tensor<3>,
+        state: &Tensor<2>,
+    ) -> Option<(Tensor<3>, Tensor<2>)> {
+        let [b, t, _] = inputs.dims();
+        let outputs = basic_rnn_sequence(
+            inputs.clone(),
+            state.clone(),
+            self.wx.val(),
+            self.wh.val(),
+            self.bias.val(),
+            self.activation,
+        );
+        let last = outputs
+            .clone()
+            .narrow(1, t - 1, 1)
+            .reshape([b, self.output_size()]);
+        Some((outputs, last))
     }
 }

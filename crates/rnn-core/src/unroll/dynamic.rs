@@ -16,7 +16,10 @@ use crate::{RnnCell, RnnError, RnnState};
 ///
 /// Returns `outputs [B, T, O]` and the final state.
 ///
-/// Each step calls `cell.step` on that step's slice of `inputs`. Measured on burn 0.22 (flex),
+/// Without `sequence_length`, a cell with a fused whole-sequence path
+/// ([`RnnCell::fused_sequence`]: the basic cell, and projection wrappers and stacks of it) runs
+/// it: one op with a hand-written backward ([`crate::fused`]). Otherwise, and always with
+/// lengths, each step calls `cell.step` on that step's slice of `inputs`. Measured on burn 0.22 (flex),
 /// this beats projecting every step's input with one matmul before the loop, whose per-step
 /// slices cost a full-size zeros + slice_assign each in backward (ARCHITECTURE.md). Masks are
 /// built only for steps where some example has ended; steps past the longest length are not
@@ -35,6 +38,11 @@ pub fn dynamic_rnn<C: RnnCell>(
         .map(|l| SequenceLengths::new(l, batch, n_steps))
         .transpose()?;
     let mut state = resolve_initial_state(cell, initial_state, batch, &device)?;
+    if lengths.is_none()
+        && let Some(fused) = cell.fused_sequence(&inputs, &state)
+    {
+        return Ok(fused);
+    }
     let n_run = lengths.as_ref().map_or(n_steps, |l| l.max);
     let n_outputs = cell.output_size();
     if n_run == 0 {

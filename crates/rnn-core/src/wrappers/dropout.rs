@@ -274,6 +274,29 @@ impl<C: RnnCell> RnnCell for DropoutWrapper<C> {
     fn step(&self, input: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State) {
         self.step_impl(input, state)
     }
+
+    /// The inner cell's fused sequence when dropout does nothing here (evaluation, a plain
+    /// device, or every keep probability 1.0); `None` while it drops, since the masks act
+    /// between steps. Shapes as [`RnnCell::fused_sequence`]; the state's masks pass through.
+    fn fused_sequence(
+        &self,
+        inputs: &Tensor<3>,
+        state: &Self::State,
+    ) -> Option<(Tensor<3>, Self::State)> {
+        let drops =
+            self.input_keep_prob < 1.0 || self.output_keep_prob < 1.0 || self.state_keep_prob < 1.0;
+        if drops && self.is_active(&inputs.device()) {
+            return None;
+        }
+        let (outputs, inner) = self.cell.fused_sequence(inputs, &state.inner)?;
+        Some((
+            outputs,
+            DropoutState {
+                inner,
+                noise: state.noise.clone(),
+            },
+        ))
+    }
 }
 
 #[cfg(test)]

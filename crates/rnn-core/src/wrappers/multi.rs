@@ -86,6 +86,35 @@ impl<C: RnnCell> RnnCell for MultiRnnCell<C> {
         let first = self.cells[0].step(input, states.next().expect("non-empty stack"));
         self.run_layers(first, states)
     }
+
+    /// Layer by layer over the whole sequence (the same values as step by step, without
+    /// lengths): each layer's fused sequence feeds the next. `None` when the first layer has no
+    /// fused path; a later layer without one runs its own per-step loop (`dynamic_rnn`).
+    /// Shapes: `inputs [B, T, I]` -> `outputs [B, T, O_last]`, one state per layer.
+    fn fused_sequence(
+        &self,
+        inputs: &Tensor<3>,
+        state: &Vec<C::State>,
+    ) -> Option<(Tensor<3>, Vec<C::State>)> {
+        assert_eq!(
+            state.len(),
+            self.cells.len(),
+            "MultiRnnCell: one state per layer"
+        );
+        let (mut x, s0) = self.cells[0].fused_sequence(inputs, &state[0])?;
+        let mut new_states = Vec::with_capacity(self.cells.len());
+        new_states.push(s0);
+        for (cell, s) in self.cells[1..].iter().zip(&state[1..]) {
+            let (out, s) = match cell.fused_sequence(&x, s) {
+                Some(r) => r,
+                None => crate::dynamic_rnn(cell, x, Some(s.clone()), None)
+                    .expect("a stack's layers are checked at construction"),
+            };
+            x = out;
+            new_states.push(s);
+        }
+        Some((x, new_states))
+    }
 }
 
 #[cfg(test)]

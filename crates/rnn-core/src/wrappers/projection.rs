@@ -67,4 +67,17 @@ impl<C: RnnCell> RnnCell for OutputProjectionWrapper<C> {
         let (out, state) = self.cell.step(input, state);
         (self.projection.forward(out), state)
     }
+
+    /// The inner cell's fused sequence, then the projection as one `[B*T, H] x [H, O]` matmul
+    /// (`[B, T, I]` -> `[B, T, O]`); `None` when the inner cell has no fused path.
+    fn fused_sequence(
+        &self,
+        inputs: &Tensor<3>,
+        state: &C::State,
+    ) -> Option<(Tensor<3>, C::State)> {
+        let (outputs, state) = self.cell.fused_sequence(inputs, state)?;
+        let [b, t, h] = outputs.dims();
+        let projected = self.projection.forward(outputs.reshape([b * t, h]));
+        Some((projected.reshape([b, t, self.output_size()]), state))
+    }
 }
