@@ -498,3 +498,44 @@ fn fused_gradients_match_finite_differences() {
         OutputProjectionWrapperConfig::new(2).init(basic(3, 4, Activation::Tanh, &dev), &dev);
     fd_check("projection", false, &Case::new(cell, 3, 5, &dev));
 }
+
+#[test]
+fn long_sequences_flush_vanishing_gradients_instead_of_going_subnormal() {
+    // A loss on the last output only, a contracting recurrence: the gradient to early inputs
+    // decays geometrically through 300 steps, far below f32's normal range. Every backend's
+    // fused backward agrees with the per-step path on every gradient that matters; flex's CPU
+    // kernel also flushes the decay to zero (no subnormal anywhere). The generic kernels
+    // (ndarray, wgpu) do not flush: GPUs flush in hardware, and ndarray pays the subnormals.
+    let dev = device();
+    let cell = BasicRnnCell::from_weights(
+        normal([3, 8], &dev) * 0.3,
+        normal([8, 8], &dev) * 0.05,
+        normal([8], &dev) * 0.1,
+        Activation::Tanh,
+    );
+    let (b, t) = (2, 300);
+    let mut case = Case::new(cell, b, t, &dev);
+    let mask: Vec<f32> = (0..b * t * 8)
+        .map(|k| if (k / 8) % t == t - 1 { 1.0 } else { 0.0 })
+        .collect();
+    case.r_out = case.r_out.clone() * Tensor::from_data(TensorData::new(mask, [b, t, 8]), &dev);
+    case.r_state = case.r_state.iter().map(|r| r.clone() * 0.0).collect();
+    let fused = case.run(true);
+    let reference = case.run(false);
+    let subnormal = |v: &f32| *v != 0.0 && v.abs() < f32::MIN_POSITIVE;
+    if rnn_core::device::device_name(&dev.clone().inner()) == "flex" {
+        assert!(!fused.dx.iter().any(subnormal), "fused dx has subnormals");
+        assert!(
+            fused.dx[..8 * 3].iter().all(|&v| v == 0.0),
+            "the first steps' gradients vanish to exactly zero"
+        );
+    }
+    assert!(
+        reference.dx[..24].iter().all(|&v| v.abs() < 1e-30),
+        "the per-step path shows the decay too"
+    );
+    assert_near("long dx", &fused.dx, &reference.dx);
+    for (f, r) in fused.dparams.iter().zip(&reference.dparams) {
+        assert_near("long dparam", f, r);
+    }
+}
