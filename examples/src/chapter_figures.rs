@@ -7,12 +7,34 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rnn_data::time_series::{RESOLUTION, T_MAX, T_MIN, full_curve, test_instance, time_series};
 
 use crate::plot::{BLUE, LegendAt, Panel, RED, Series, Style, figure};
+use crate::series_model::SeriesModel;
 
 /// The test instance's inputs as a model input `[1, n_steps, 1]` (the book's `X_new`).
 pub fn test_instance_input(n_steps: usize, device: &Device) -> Tensor<3> {
     let (_, y) = test_instance(n_steps);
     let x: Vec<f32> = y[..n_steps].iter().map(|&v| v as f32).collect();
     Tensor::from_data(TensorData::new(x, [1, n_steps, 1]), device)
+}
+
+/// The restored model's prediction for the test instance (`[n_steps]`, the book's
+/// `y_pred[0, :, 0]`) and its MSE against the targets.
+pub fn predict_test_instance<M: SeriesModel>(
+    model: &M,
+    n_steps: usize,
+    device: &Device,
+) -> anyhow::Result<(Vec<f32>, f64)> {
+    let y_pred: Vec<f32> = model
+        .predict(test_instance_input(n_steps, device))?
+        .into_data()
+        .try_into_vec_as()?;
+    let (_, y) = test_instance(n_steps);
+    let mse = y_pred
+        .iter()
+        .zip(&y[1..])
+        .map(|(&p, &t)| (p as f64 - t).powi(2))
+        .sum::<f64>()
+        / n_steps as f64;
+    Ok((y_pred, mse))
 }
 
 fn instance_panel(title: &str, n_steps: usize) -> Panel {

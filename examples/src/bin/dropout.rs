@@ -9,11 +9,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use examples::chapter_figures::{test_instance_input, testing_figure};
+use examples::chapter_figures::{predict_test_instance, testing_figure};
 use examples::model_file::{restore_model, save_model};
-use examples::series_model::{SeriesModel, dropout_stack};
+use examples::series_model::dropout_stack;
 use examples::series_training::{EVAL_WINDOWS, SeriesTraining, train_series};
-use rnn_data::time_series::test_instance;
 
 /// A deep RNN with dropout on the series.
 #[derive(Parser)]
@@ -87,17 +86,7 @@ fn main() -> anyhow::Result<()> {
     // Testing: a fresh model (keep probability 1.0: no autodiff device), weights from the file.
     let fresh = dropout_stack(layers, neurons, args.keep_prob, &device)?;
     let model = restore_model(fresh, &path, "model file")?;
-    let y_pred: Vec<f32> = model
-        .predict(test_instance_input(N_STEPS, &device))?
-        .into_data()
-        .try_into_vec_as()?;
-    let (_, y) = test_instance(N_STEPS);
-    let mse = y_pred
-        .iter()
-        .zip(&y[1..])
-        .map(|(&p, &t)| (p as f64 - t).powi(2))
-        .sum::<f64>()
-        / N_STEPS as f64;
+    let (y_pred, mse) = predict_test_instance(&model, N_STEPS, &device)?;
     println!("restored {}; y_pred on the test instance:", path.display());
     println!("{y_pred:.3?}");
     println!("test instance MSE: {mse:.4}");
