@@ -72,6 +72,11 @@ pub struct MnistArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Threads of burn's CPU kernels (rayon) [default: 1 when --hidden <= 256, measured faster
+    /// on the 2-core machine (`cargo xtask bench --threads 1,2`); else one per core; an
+    /// explicit RAYON_NUM_THREADS is kept].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -96,6 +101,19 @@ pub struct Summary {
 
 /// Runs `cargo xtask mnist` with `args`.
 pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
+    let threads = args.threads.map(|n| n as usize).or_else(|| {
+        let env_set = std::env::var_os("RAYON_NUM_THREADS").is_some();
+        (!env_set && args.hidden <= 256).then_some(1)
+    });
+    if let Some(n) = threads
+        && rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .is_err()
+        && args.threads.is_some()
+    {
+        eprintln!("warning: --threads {n}: the thread pool had already started; keeping it");
+    }
     let device = match &args.device {
         Some(name) => rnn_core::device::device_from_name(name).context("--device")?,
         None => rnn_core::device::default_device().context("BURN_DEVICE")?,
@@ -114,14 +132,15 @@ pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
         mnist.train = first(&mnist.train, n as usize)?;
     }
     println!(
-        "MNIST from {}: {} training and {} test images; {} {:?} layer(s) of {} on {}",
+        "MNIST from {}: {} training and {} test images; {} {:?} layer(s) of {} on {} ({} thread(s))",
         data_dir.display(),
         mnist.train.len(),
         mnist.test.len(),
         args.layers,
         args.cell,
         args.hidden,
-        rnn_core::device::device_name(&device)
+        rnn_core::device::device_name(&device),
+        rayon::current_num_threads()
     );
     let train_device = device.clone().autodiff();
     train_device.seed(args.seed);
@@ -287,6 +306,7 @@ mod tests {
     fn impossible_flags_are_rejected_before_any_work() {
         for (flags, needle) in [
             (&["--epochs", "0"][..], "--epochs"),
+            (&["--threads", "0"][..], "--threads"),
             (&["--batch-size", "0"][..], "--batch-size"),
             (&["--lr=-1"][..], "--lr"),
             (&["--lr", "nan"][..], "--lr"),
