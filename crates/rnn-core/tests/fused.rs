@@ -4,8 +4,11 @@
 //! cells, projection wrappers and stacks, on random shapes; finite differences of the fused
 //! gradients; the untracked forward against the autodiff one.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+mod common;
+
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use common::{perturbed, values};
 use rnn_core::{
     Activation, BasicRnnCell, DropoutWrapperConfig, MultiRnnCell, OutputProjectionWrapper,
     OutputProjectionWrapperConfig, RnnCell, RnnState, dynamic_rnn, static_rnn,
@@ -20,10 +23,6 @@ const ACTIVATIONS: [Activation; 4] = [
 
 fn device() -> Device {
     rnn_core::device::default_device().unwrap().autodiff()
-}
-
-fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data().try_into_vec_as::<f32>().unwrap()
 }
 
 thread_local! {
@@ -374,31 +373,6 @@ fn gradient_checkpointing_device_gives_the_same_gradients() {
 
 const EPS: f32 = 1e-2;
 
-struct Perturb {
-    target: usize,
-    index: usize,
-    delta: f32,
-    seen: usize,
-}
-
-impl ModuleMapper for Perturb {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let hit = self.seen == self.target;
-        self.seen += 1;
-        if !hit {
-            return param;
-        }
-        let (index, delta) = (self.index, self.delta);
-        param.map(|t| {
-            let dev = t.device();
-            let shape = t.shape();
-            let mut v = values(&t);
-            v[index] += delta;
-            Tensor::from_data(TensorData::new(v, shape), &dev).require_grad()
-        })
-    }
-}
-
 fn shifted<const D: usize>(t: &Tensor<D>, index: usize, delta: f32) -> Tensor<D> {
     let mut v = values(t);
     v[index] += delta;
@@ -439,12 +413,7 @@ fn fd_check<C: RnnCell<State = Tensor<2>>>(name: &str, kinks: bool, case: &Case<
         for j in 0..5.min(grad.len()) {
             let index = (j * 7919 + k * 31) % grad.len();
             let at = |delta| {
-                let cell = case.cell.clone().map(&mut Perturb {
-                    target: k,
-                    index,
-                    delta,
-                    seen: 0,
-                });
+                let cell = perturbed(&case.cell, k, index, delta);
                 loss_of(&cell, case.x.clone(), case.h0.clone())
             };
             total += 1;

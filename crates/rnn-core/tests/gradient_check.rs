@@ -3,8 +3,11 @@
 //! respect to every parameter (a spread of coordinates each) and the inputs, against central
 //! differences `(L(θ + ε) − L(θ − ε)) / 2ε`.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+mod common;
+
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Gradients, Int, Tensor, TensorData};
+use common::{perturbed, values};
 use rnn_core::{
     Activation, BasicRnnCellConfig, DropoutWrapperConfig, GruCellConfig, LstmCellConfig,
     MultiRnnCell, OutputProjectionWrapperConfig, RnnCell, RnnState, dynamic_rnn,
@@ -18,10 +21,6 @@ const COORDS_PER_PARAM: usize = 6;
 
 fn device() -> Device {
     rnn_core::device::default_device().unwrap().autodiff()
-}
-
-fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data().try_into_vec_as::<f32>().unwrap()
 }
 
 /// Fixed random weights for the loss, so that the upstream gradient is not uniform.
@@ -79,40 +78,6 @@ impl ModuleVisitor for CollectGrads<'_> {
             .unwrap_or_else(|| vec![0.0; value.shape().num_elements()]);
         self.out.push((values(&value), grad));
     }
-}
-
-struct Perturb {
-    target: usize,
-    index: usize,
-    delta: f32,
-    seen: usize,
-}
-
-impl ModuleMapper for Perturb {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let hit = self.seen == self.target;
-        self.seen += 1;
-        if !hit {
-            return param;
-        }
-        let (index, delta) = (self.index, self.delta);
-        param.map(|t| {
-            let dev = t.device();
-            let shape = t.shape();
-            let mut v = values(&t);
-            v[index] += delta;
-            Tensor::from_data(TensorData::new(v, shape), &dev).require_grad()
-        })
-    }
-}
-
-fn perturbed<C: RnnCell>(cell: &C, target: usize, index: usize, delta: f32) -> C {
-    cell.clone().map(&mut Perturb {
-        target,
-        index,
-        delta,
-        seen: 0,
-    })
 }
 
 #[track_caller]
