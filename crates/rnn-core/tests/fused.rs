@@ -6,12 +6,13 @@
 
 mod common;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Gradients, Tensor, TensorData};
-use common::{perturbed, values};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use common::cases::{Case, Lcg, assert_near, compare, device, fd_check, normal};
+use common::values;
 use rnn_core::{
     Activation, BasicRnnCell, DropoutWrapperConfig, MultiRnnCell, OutputProjectionWrapper,
-    OutputProjectionWrapperConfig, RnnCell, RnnState, dynamic_rnn, static_rnn,
+    OutputProjectionWrapperConfig, RnnCell, dynamic_rnn,
 };
 
 const ACTIVATIONS: [Activation; 4] = [
@@ -20,53 +21,6 @@ const ACTIVATIONS: [Activation; 4] = [
     Activation::Sigmoid,
     Activation::Identity,
 ];
-
-fn device() -> Device {
-    rnn_core::device::default_device().unwrap().autodiff()
-}
-
-thread_local! {
-    /// Draws made by this test's thread: each test (one thread) sees the same data every run.
-    static DRAWS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// Standard normal values, deterministic per test (splitmix64 + Box-Muller; not the device
-/// RNG, which the tests running in parallel would share): the finite-difference checks of relu
-/// then see the same kinks every run.
-fn normal<const D: usize>(shape: [usize; D], dev: &Device) -> Tensor<D> {
-    let mut state = DRAWS.with(|d| {
-        d.set(d.get() + 1);
-        d.get().wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    });
-    let mut uniform = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            let (u1, u2) = (uniform().max(1e-12), uniform());
-            ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-        })
-        .collect();
-    Tensor::from_data(TensorData::new(v, shape), dev)
-}
-
-/// A small deterministic generator for shapes (no dependency on the device RNG).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
 
 /// A basic cell with Glorot-scaled normal weights and a N(0, 0.3) bias, deterministic per
 /// test (see [`normal`]).
@@ -78,138 +32,6 @@ fn basic(i: usize, h: usize, activation: Activation, dev: &Device) -> BasicRnnCe
         normal([h], dev) * 0.3,
         activation,
     )
-}
-
-/// Every float parameter's gradient, in visit order (zeros where there is none).
-struct CollectGrads<'a> {
-    grads: &'a Gradients,
-    out: Vec<Vec<f32>>,
-}
-
-impl ModuleVisitor for CollectGrads<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = param.val();
-        let grad = value
-            .grad(self.grads)
-            .map(|g| values(&g))
-            .expect("every parameter gets a gradient");
-        self.out.push(grad);
-    }
-}
-
-/// What one run gives: outputs, final state tensors, and the gradients of
-/// `L = sum(outputs * r_out) + sum_k sum(state_k * r_state_k)` for x, each initial-state
-/// tensor and each parameter.
-#[derive(Debug)]
-struct Run {
-    outputs: Vec<f32>,
-    state: Vec<Vec<f32>>,
-    dx: Vec<f32>,
-    dh0: Vec<Vec<f32>>,
-    dparams: Vec<Vec<f32>>,
-}
-
-struct Case<C: RnnCell> {
-    cell: C,
-    x: Tensor<3>,
-    h0: C::State,
-    r_out: Tensor<3>,
-    r_state: Vec<Tensor<2>>,
-}
-
-impl<C: RnnCell> Case<C> {
-    fn new(cell: C, b: usize, t: usize, dev: &Device) -> Self {
-        let x = normal([b, t, cell.input_size()], dev);
-        let h0 = cell
-            .zero_state(b, dev)
-            .map_droppable(&mut |s| normal(s.dims(), dev) * 0.5);
-        let r_state = h0.tensors().iter().map(|s| normal(s.dims(), dev)).collect();
-        let r_out = normal([b, t, cell.output_size()], dev);
-        Self {
-            cell,
-            x,
-            h0,
-            r_out,
-            r_state,
-        }
-    }
-
-    fn loss(&self, outputs: Tensor<3>, state: &C::State) -> Tensor<1> {
-        let mut loss = (outputs * self.r_out.clone()).sum();
-        for (s, r) in state.tensors().into_iter().zip(&self.r_state) {
-            loss = loss + (s * r.clone()).sum();
-        }
-        loss
-    }
-
-    fn run(&self, fused: bool) -> Run {
-        let x = self.x.clone().detach().require_grad();
-        let h0 = self
-            .h0
-            .clone()
-            .map_droppable(&mut |s| s.detach().require_grad());
-        let (outputs, state) = if fused {
-            self.cell
-                .fused_sequence(&x, &h0)
-                .expect("this cell has a fused path")
-        } else {
-            let [b, _, i] = x.dims();
-            let steps = x.clone().iter_dim(1).map(|s| s.reshape([b, i])).collect();
-            let (outs, state) = static_rnn(&self.cell, steps, Some(h0.clone()), None).unwrap();
-            (Tensor::stack(outs, 1), state)
-        };
-        let grads = self.loss(outputs.clone(), &state).backward();
-        let mut collect = CollectGrads {
-            grads: &grads,
-            out: Vec::new(),
-        };
-        self.cell.visit(&mut collect);
-        Run {
-            outputs: values(&outputs),
-            state: state.tensors().iter().map(values).collect(),
-            dx: values(&x.grad(&grads).expect("dx")),
-            dh0: h0
-                .tensors()
-                .iter()
-                .map(|s| values(&s.grad(&grads).expect("dh0")))
-                .collect(),
-            dparams: collect.out,
-        }
-    }
-}
-
-#[track_caller]
-fn assert_near(what: &str, fused: &[f32], reference: &[f32]) {
-    assert_eq!(fused.len(), reference.len(), "{what}: lengths");
-    let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    let tol = 1e-5 * scale;
-    for (k, (a, b)) in fused.iter().zip(reference).enumerate() {
-        assert!(
-            (a - b).abs() <= tol,
-            "{what}[{k}]: fused {a} vs per-step {b} (tol {tol})"
-        );
-    }
-}
-
-fn compare<C: RnnCell>(name: &str, case: &Case<C>) {
-    let fused = case.run(true);
-    let reference = case.run(false);
-    assert_near(
-        &format!("{name} outputs"),
-        &fused.outputs,
-        &reference.outputs,
-    );
-    for (k, (a, b)) in fused.state.iter().zip(&reference.state).enumerate() {
-        assert_near(&format!("{name} state {k}"), a, b);
-    }
-    assert_near(&format!("{name} dx"), &fused.dx, &reference.dx);
-    for (k, (a, b)) in fused.dh0.iter().zip(&reference.dh0).enumerate() {
-        assert_near(&format!("{name} dh0 {k}"), a, b);
-    }
-    assert_eq!(fused.dparams.len(), reference.dparams.len());
-    for (k, (a, b)) in fused.dparams.iter().zip(&reference.dparams).enumerate() {
-        assert_near(&format!("{name} dparam {k}"), a, b);
-    }
 }
 
 #[test]
@@ -367,92 +189,6 @@ fn gradient_checkpointing_device_gives_the_same_gradients() {
     for (x, y) in b.dparams.iter().zip(&a.dparams) {
         assert_near("checkpointed dparam", x, y);
     }
-}
-
-// ---------------------------------------------------------------- finite differences
-
-const EPS: f32 = 1e-2;
-
-fn shifted<const D: usize>(t: &Tensor<D>, index: usize, delta: f32) -> Tensor<D> {
-    let mut v = values(t);
-    v[index] += delta;
-    Tensor::from_data(TensorData::new(v, t.shape()), &t.device())
-}
-
-/// Checks `autodiff` against the central difference of `(L(+eps), L(0), L(-eps))`. With
-/// `kinks` (relu: the loss is piecewise linear in every coordinate), returns false (nothing
-/// checked) when the two one-sided slopes disagree by more than twice the tolerance: the step
-/// crossed a kink, where a finite difference says nothing about the derivative. Smooth
-/// activations are always checked.
-#[track_caller]
-fn check_fd(what: &str, kinks: bool, autodiff: f32, (plus, zero, minus): (f64, f64, f64)) -> bool {
-    let eps = EPS as f64;
-    let numeric = (plus - minus) / (2.0 * eps);
-    let tol = 2e-3 + 2e-2 * numeric.abs();
-    if kinks && ((plus - zero) / eps - (zero - minus) / eps).abs() > 2.0 * tol {
-        return false;
-    }
-    assert!(
-        (autodiff as f64 - numeric).abs() <= tol,
-        "{what}: fused gradient {autodiff} vs finite difference {numeric} (tol {tol})"
-    );
-    true
-}
-
-/// Central differences of the fused loss (through `dynamic_rnn`, no lengths) against the
-/// fused gradients: a spread of coordinates of every parameter, of x and of h0.
-fn fd_check<C: RnnCell<State = Tensor<2>>>(name: &str, kinks: bool, case: &Case<C>) {
-    let fused = case.run(true);
-    let loss_of = |cell: &C, x: Tensor<3>, h0: Tensor<2>| -> f64 {
-        let (out, state) = dynamic_rnn(cell, x, Some(h0), None).unwrap();
-        values(&case.loss(out, &state))[0] as f64
-    };
-    let mut checked = 0;
-    let mut total = 0;
-    for (k, grad) in fused.dparams.iter().enumerate() {
-        for j in 0..5.min(grad.len()) {
-            let index = (j * 7919 + k * 31) % grad.len();
-            let at = |delta| {
-                let cell = perturbed(&case.cell, k, index, delta);
-                loss_of(&cell, case.x.clone(), case.h0.clone())
-            };
-            total += 1;
-            checked += check_fd(
-                &format!("{name} param {k}[{index}]"),
-                kinks,
-                grad[index],
-                (at(EPS), at(0.0), at(-EPS)),
-            ) as usize;
-        }
-    }
-    for j in 0..6 {
-        let index = (j * 13 + 5) % fused.dx.len();
-        let at = |d| loss_of(&case.cell, shifted(&case.x, index, d), case.h0.clone());
-        total += 1;
-        checked += check_fd(
-            &format!("{name} x[{index}]"),
-            kinks,
-            fused.dx[index],
-            (at(EPS), at(0.0), at(-EPS)),
-        ) as usize;
-    }
-    for j in 0..4 {
-        let index = (j * 5 + 1) % fused.dh0[0].len();
-        let at = |d| loss_of(&case.cell, case.x.clone(), shifted(&case.h0, index, d));
-        total += 1;
-        checked += check_fd(
-            &format!("{name} h0[{index}]"),
-            kinks,
-            fused.dh0[0][index],
-            (at(EPS), at(0.0), at(-EPS)),
-        ) as usize;
-    }
-    // Smooth activations check every coordinate; relu at least half (on these small random
-    // cases a step of EPS crosses some kink for up to a third of the coordinates).
-    assert!(
-        checked * 2 >= total,
-        "{name}: only {checked} of {total} coordinates away from a kink"
-    );
 }
 
 #[test]

@@ -1,4 +1,7 @@
-//! Helpers the gradient tests share (`gradient_check.rs`, `fused.rs`).
+//! Helpers the gradient tests share (`gradient_check.rs`, `fused.rs`, `fused_lstm.rs`,
+//! `fused_gru.rs`).
+
+pub mod cases;
 
 use burn::module::{ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
