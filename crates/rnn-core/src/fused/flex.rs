@@ -1,22 +1,22 @@
 //! The fused basic-RNN sequence on the flex CPU backend, on raw `f32` buffers.
 //!
-//! Same maths and same matmuls as [`super::kernels`] (burn-flex's GEMM, which reads transposed
-//! views through strides without copying), but on time-major buffers and with every
-//! element-wise step one pass written by hand. Forward: `h_t = act(h_{t-1} wh + xp_t + b)` is
-//! computed in place in the GEMM's fresh output (vectorised
-//! tanh/sigmoid, see [`super::activation`]) and copied into slot `t + 1` of one
-//! `[T+1, B, H]` buffer whose slot 0 is `h0`; the output `[B, T, H]` is a view of it (no
-//! concatenation). Backward: `dz_t = (dH_t + dh_next) * act'(h_t)` in one pass into a
-//! time-major `dZ [T*B, H]`; `Hprev` is slots `0..T` of the saved buffer, read in place.
+//! Same maths and same matmuls as [`super::kernels`], but on time-major buffers the kernel owns,
+//! with every product written or accumulated in place by [`super::gemm::matmul_into`] (reading
+//! transposed views through strides, without copies) and every element-wise step one pass
+//! written by hand. Forward: `h_t = act(b + x_t wx + h_{t-1} wh)` is built in slot `t + 1` of
+//! one `[T+1, B, H]` buffer whose slot 0 is `h0` (vectorised tanh/sigmoid, see
+//! [`super::activation`]); the output `[B, T, H]` is a view of it (no concatenation).
+//! Backward: `dz_t = (dH_t + dh_next) * act'(h_t)` in one pass into a time-major
+//! `dZ [T*B, H]`; `Hprev` is slots `0..T` of the saved buffer, read in place.
 //! Only `f32` tensors take this path; anything else falls back to the generic kernels.
 
 use burn::backend::Flex;
+use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::FloatTensorOps;
-use burn::backend::{Shape, TensorMetadata};
 use burn::tensor::{DType, TensorData};
 
 use super::activation::activate_inplace;
+use super::gemm::{Mat, matmul_into};
 use super::kernels::{Needs, SavedSequence, SequenceGrads};
 use crate::Activation;
 
@@ -26,7 +26,7 @@ pub(crate) fn all_f32(tensors: &[&FlexTensor]) -> bool {
 }
 
 /// A contiguous `f32` copy-free view of `t` when it already is one, else a contiguous copy.
-fn contiguous(t: &FlexTensor) -> FlexTensor {
+pub(crate) fn contiguous(t: &FlexTensor) -> FlexTensor {
     if t.is_contiguous() {
         t.clone()
     } else {
@@ -34,29 +34,34 @@ fn contiguous(t: &FlexTensor) -> FlexTensor {
     }
 }
 
-fn values(t: &FlexTensor) -> &[f32] {
+pub(crate) fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>()
         .expect("a contiguous f32 tensor (checked by the caller)")
 }
 
-fn tensor(values: Vec<f32>, shape: [usize; 2]) -> FlexTensor {
+pub(crate) fn tensor(values: Vec<f32>, shape: [usize; 2]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// A uniquely owned, contiguous tensor whose storage can be written in place.
-fn owned(t: FlexTensor) -> FlexTensor {
-    if t.is_unique() && t.is_contiguous() && t.layout().start_offset() == 0 {
-        t
-    } else {
-        FlexTensor::from_data(t.into_data())
+/// `x [B, T, I]` copied time-major: `[T*B, I]`, row `s*B + r` is `x[r, s]`.
+pub(crate) fn time_major(x: &FlexTensor) -> FlexTensor {
+    let [bs, t, i] = x.shape().dims::<3>();
+    let xc = contiguous(x);
+    let xv = values(&xc);
+    let mut tm = vec![0.0f32; t * bs * i];
+    for r in 0..bs {
+        for s in 0..t {
+            tm[(s * bs + r) * i..][..i].copy_from_slice(&xv[(r * t + s) * i..][..i]);
+        }
     }
+    tensor(tm, [t * bs, i])
 }
 
 /// Forward, `hs [B, T, H]` (a batch-major view of a time-major buffer), and with `needs`
-/// what the backward keeps. Before the loop: `x` copied time-major, one `[T*B, I] x [I, H]`
-/// GEMM. Per step: one `[B, H] x [H, H]` GEMM, one pass over `[B, H]` (add `xp_t + b`), the
-/// activation in place, one contiguous copy into slot `t + 1` of the
-/// `[T+1, B, H]` buffer whose slot 0 is `h0`.
+/// what the backward keeps. One `[T+1, B, H]` buffer, slot 0 `h0`: before the loop every slot
+/// `1..=T` gets the bias and then `x_t wx` added by one `[T*B, I] x [I, H]` GEMM; per step the
+/// recurrent GEMM adds `h_{t-1} wh` onto slot `t` and the activation runs in place there. No
+/// allocation inside the loop.
 pub(crate) fn forward(
     x: FlexTensor,
     h0: FlexTensor,
@@ -69,36 +74,31 @@ pub(crate) fn forward(
     let [bs, t, i] = x.shape().dims::<3>();
     let h = wh.shape().dims::<2>()[1];
     let n = bs * h;
-    let x_tm = {
-        let xc = contiguous(&x);
-        let xv = values(&xc);
-        let mut tm = vec![0.0f32; t * bs * i];
-        for r in 0..bs {
-            for s in 0..t {
-                tm[(s * bs + r) * i..][..i].copy_from_slice(&xv[(r * t + s) * i..][..i]);
-            }
-        }
-        tensor(tm, [t * bs, i])
-    };
-    let xp = contiguous(&Flex::float_matmul(x_tm.clone(), wx.clone()));
-    let xp = values(&xp);
-    let b = contiguous(&b);
-    let bias = values(&b);
+    let x_tm = time_major(&x);
+    let (wx_c, wh_c, b_c) = (contiguous(&wx), contiguous(&wh), contiguous(&b));
     let mut all = vec![0.0f32; (t + 1) * n];
-    let h0c = contiguous(&h0);
-    all[..n].copy_from_slice(values(&h0c));
-    let mut hprev = h0;
+    all[..n].copy_from_slice(values(&contiguous(&h0)));
+    for row in all[n..].chunks_exact_mut(h) {
+        row.copy_from_slice(values(&b_c));
+    }
+    let xv = values(&x_tm);
+    matmul_into(
+        &mut all[n..],
+        Mat::new(xv, t * bs, i),
+        Mat::new(values(&wx_c), i, h),
+        true,
+    );
+    let whv = values(&wh_c);
     for s in 0..t {
-        let mut m = owned(Flex::float_matmul(hprev, wh.clone()));
-        let ms: &mut [f32] = &mut m.storage_mut::<f32>()[..n];
-        for (row, x_row) in ms.chunks_exact_mut(h).zip(xp[s * n..].chunks_exact(h)) {
-            for ((v, xv), bv) in row.iter_mut().zip(x_row).zip(bias) {
-                *v += xv + bv;
-            }
-        }
-        activate_inplace(ms, activation);
-        all[(s + 1) * n..(s + 2) * n].copy_from_slice(ms);
-        hprev = m;
+        let (prev, cur) = all.split_at_mut((s + 1) * n);
+        let cur = &mut cur[..n];
+        matmul_into(
+            cur,
+            Mat::new(&prev[s * n..], bs, h),
+            Mat::new(whv, h, h),
+            true,
+        );
+        activate_inplace(cur, activation);
     }
     let all = FlexTensor::from_data(TensorData::new(all, [t + 1, bs, h]));
     let out = all.narrow(0, 1, t).transpose(0, 1);
@@ -160,9 +160,9 @@ fn dz_rows(
 }
 
 /// Hand-written BPTT on the forward's time-major buffers; the same gradients as
-/// [`super::kernels::backward`]. `dZ` is built time-major, so `Hprev` (slots `0..T` of the
-/// saved `[T+1, B, H]` buffer) and `X` (saved time-major) are read in place by the
-/// weight-gradient GEMMs.
+/// [`super::kernels::backward`]. `dZ [T*B, H]` is built time-major, so `Hprev` (slots `0..T`
+/// of the saved `[T+1, B, H]` buffer) and `X` (saved time-major) are read in place by the
+/// weight-gradient GEMMs. The loop reuses one `dh_next` buffer: no allocation per step.
 pub(crate) fn backward(
     saved: SavedSequence<Flex>,
     dhs: FlexTensor,
@@ -178,15 +178,14 @@ pub(crate) fn backward(
     } = saved;
     let [t1, bs, h] = hs.shape().dims::<3>();
     let (t, n) = (t1 - 1, bs * h);
-    let (hs, dhs) = (contiguous(&hs), contiguous(&dhs));
-    let (hs_v, dhs_v) = (values(&hs), values(&dhs));
-    let wh_t = Flex::float_transpose(wh);
+    let (hs, dhs, wh) = (contiguous(&hs), contiguous(&dhs), contiguous(&wh));
+    let (hs_v, dhs_v, whv) = (values(&hs), values(&dhs), values(&wh));
     let mut dz_all = vec![0.0f32; t * n];
-    let mut dh_next: Option<FlexTensor> = None;
+    let mut dh_next = vec![0.0f32; n];
+    let mut have_next = false;
     for s in (0..t).rev() {
-        let mut dz = vec![0.0f32; n];
-        let next = dh_next.take().map(|n| contiguous(&n));
-        let nv = next.as_ref().map(values);
+        let dz = &mut dz_all[s * n..(s + 1) * n];
+        let nv = have_next.then_some(&dh_next[..]);
         let hv = &hs_v[(s + 1) * n..(s + 2) * n];
         let args = (&mut dz[..], dhs_v, nv, hv, s, t, h);
         match activation {
@@ -195,37 +194,67 @@ pub(crate) fn backward(
             Activation::Relu => call(args, |y| if y > 0.0 { 1.0 } else { 0.0 }),
             Activation::Identity => call(args, |_| 1.0),
         }
-        dz_all[s * n..(s + 1) * n].copy_from_slice(&dz);
         if s > 0 || needs.h0 {
-            dh_next = Some(Flex::float_matmul(tensor(dz, [bs, h]), wh_t.clone()));
+            matmul_into(
+                &mut dh_next,
+                Mat::new(dz, bs, h),
+                Mat::new(whv, h, h).t(),
+                false,
+            );
+            have_next = true;
         }
     }
-    let dz = tensor(dz_all, [t * bs, h]);
-
+    let dz = Mat::new(&dz_all, t * bs, h);
     let wh_grad = needs.wh.then(|| {
-        let hprev = hs.narrow(0, 0, t).reshape(Shape::new([t * bs, h]));
-        Flex::float_matmul(Flex::float_transpose(hprev), dz.clone())
+        let mut g = vec![0.0f32; h * h];
+        matmul_into(&mut g, Mat::new(&hs_v[..t * n], t * bs, h).t(), dz, false);
+        tensor(g, [h, h])
     });
+    let x_tm = x.map(|x| contiguous(&x));
     let wx_grad = needs.wx.then(|| {
-        let x_tm = x.expect("x kept when wx needs a gradient");
-        Flex::float_matmul(Flex::float_transpose(x_tm), dz.clone())
+        let x_tm = x_tm.as_ref().expect("x kept when wx needs a gradient");
+        let i = x_tm.shape().dims::<2>()[1];
+        let mut g = vec![0.0f32; i * h];
+        matmul_into(&mut g, Mat::new(values(x_tm), t * bs, i).t(), dz, false);
+        tensor(g, [i, h])
     });
-    let b_grad = needs
-        .b
-        .then(|| Flex::float_reshape(Flex::float_sum_dim(dz.clone(), 0), Shape::new([h])));
+    let b_grad = needs.b.then(|| column_sums(&dz_all, h));
     let x_grad = needs.x.then(|| {
-        let wx = wx.expect("wx kept when x needs a gradient");
+        let wx = contiguous(&wx.expect("wx kept when x needs a gradient"));
         let i = wx.shape().dims::<2>()[0];
-        let dx = Flex::float_matmul(dz, Flex::float_transpose(wx));
-        contiguous(&dx.reshape(Shape::new([t, bs, i])).transpose(0, 1))
+        let mut dx = vec![0.0f32; t * bs * i];
+        matmul_into(&mut dx, dz, Mat::new(values(&wx), i, h).t(), false);
+        batch_major(&dx, t, bs, i)
     });
     SequenceGrads {
         x: x_grad,
-        h0: if needs.h0 { dh_next } else { None },
+        h0: (needs.h0 && have_next).then(|| tensor(dh_next, [bs, h])),
         wx: wx_grad,
         wh: wh_grad,
         b: b_grad,
     }
+}
+
+/// The sums of the columns of a row-major `[rows, width]` slice: `[width]`.
+pub(crate) fn column_sums(v: &[f32], width: usize) -> FlexTensor {
+    let mut sums = vec![0.0f32; width];
+    for row in v.chunks_exact(width) {
+        for (acc, x) in sums.iter_mut().zip(row) {
+            *acc += x;
+        }
+    }
+    FlexTensor::from_data(TensorData::new(sums, [width]))
+}
+
+/// A time-major `[T*B, W]` slice (row `s*B + r`) as a batch-major `[B, T, W]` tensor.
+pub(crate) fn batch_major(v: &[f32], t: usize, bs: usize, w: usize) -> FlexTensor {
+    let mut out = vec![0.0f32; t * bs * w];
+    for s in 0..t {
+        for r in 0..bs {
+            out[(r * t + s) * w..][..w].copy_from_slice(&v[(s * bs + r) * w..][..w]);
+        }
+    }
+    FlexTensor::from_data(TensorData::new(out, [bs, t, w]))
 }
 
 type DzArgs<'a> = (
