@@ -7,6 +7,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Bool, Device, Tensor};
 
 use super::init_kernels;
+use crate::fused::lstm::lstm_sequence;
 use crate::{RnnCell, RnnState};
 
 /// Configuration of an [`LstmCell`]: `LstmCellConfig::new(n_inputs, n_neurons)`.
@@ -146,5 +147,29 @@ impl RnnCell for LstmCell {
         let c = sigmoid(f) * state.c + sigmoid(i) * g.tanh();
         let h = sigmoid(o) * c.clone().tanh();
         (h.clone(), LstmState { c, h })
+    }
+
+    /// The fused sequence ([`crate::fused::lstm::lstm_sequence`]): `inputs [B, T, I]`,
+    /// state `(c, h)` of `[B, H]` -> `outputs [B, T, H]`, final state `(c_T, h_T)`.
+    fn fused_sequence(
+        &self,
+        inputs: &Tensor<3>,
+        state: &LstmState,
+    ) -> Option<(Tensor<3>, LstmState)> {
+        let [b, t, _] = inputs.dims();
+        let (outputs, c) = lstm_sequence(
+            inputs.clone(),
+            state.h.clone(),
+            state.c.clone(),
+            self.wx.val(),
+            self.wh.val(),
+            self.bias.val(),
+            self.forget_bias as f32,
+        );
+        let h = outputs
+            .clone()
+            .narrow(1, t - 1, 1)
+            .reshape([b, self.output_size()]);
+        Some((outputs, LstmState { c, h }))
     }
 }

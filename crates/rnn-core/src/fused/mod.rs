@@ -18,7 +18,10 @@
 mod activation;
 #[cfg(feature = "flex")]
 mod flex;
+#[cfg(feature = "flex")]
+mod gemm;
 pub mod kernels;
+pub mod lstm;
 pub mod ops;
 
 use burn::tensor::Tensor;
