@@ -18,6 +18,7 @@
 mod activation;
 #[cfg(feature = "flex")]
 mod flex;
+pub mod gru;
 pub mod kernels;
 pub mod ops;
 
