@@ -3,14 +3,14 @@
 //! Same maths, same matmuls and same saved layout ([`SavedGru`], time-major) as
 //! [`super::kernels`], but every element-wise step is one pass written by hand over the
 //! step's `[B, H]` planes, with the vectorised sigmoid/tanh of `fused/activation.rs`. Forward:
-//! `xp = x wx + bias` once (`[T*B, 3H]`); per step the recurrent GEMM(s), one pass for the
-//! gates' pre-activations, the activations in place in the saved `r, z, n` buffers, one pass
-//! for `h_t`, written into slot `t + 1` of one `[T+1, B, H]` buffer whose slot 0 is `h0`; the
-//! output `[B, T, H]` is a view of it. Backward: per step one pass for `da_z, da_n` (and
-//! `dm, da_r` in the reset_after form), written into the time-major `dA [T*B, 3H]`, and the
-//! recurrent GEMM(s); then one GEMM per weight reading `X`, `Hprev` and `dA`'s column blocks in
-//! place (burn-flex's GEMM takes strided views). Backward values below
-//! [`FLUSH_BELOW`] are flushed to zero, as in the basic cell's kernel.
+//! `xp = x wx + bias` once (`[T*B, 3H]`); per step the recurrent GEMM(s), then passes that
+//! append the step's `r, z, n` (activated in place) and `h_t` to the saved buffers, `h_t` to
+//! one `[T+1, B, H]` buffer whose slot 0 is `h0`; the output `[B, T, H]` is a view of it.
+//! Backward: per step one pass for `da_z, da_n` (and `dm, da_r` in the reset_after form),
+//! written into the time-major `dA [T*B, 3H]`, and the recurrent GEMM(s) against a
+//! contiguous `wh^T`; then one GEMM per weight reading `X`, `Hprev` and `dA`'s column blocks
+//! in place (burn-flex's GEMM takes strided views). Backward values below [`FLUSH_BELOW`] are
+//! flushed to zero, as in the basic cell's kernel.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -59,10 +59,10 @@ fn time_major(x: &FlexTensor) -> FlexTensor {
     let [bs, t, i] = x.shape().dims::<3>();
     let xc = contiguous(x);
     let xv = values(&xc);
-    let mut tm = vec![0.0f32; t * bs * i];
-    for r in 0..bs {
-        for s in 0..t {
-            tm[(s * bs + r) * i..][..i].copy_from_slice(&xv[(r * t + s) * i..][..i]);
+    let mut tm = Vec::with_capacity(t * bs * i);
+    for s in 0..t {
+        for r in 0..bs {
+            tm.extend_from_slice(&xv[(r * t + s) * i..][..i]);
         }
     }
     tensor(tm, [t * bs, i])
@@ -81,18 +81,22 @@ fn concat_cols(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
     tensor(out, [h, h2 + h])
 }
 
-/// The gates' pre-activations of one step, `[B, H]` planes: `r = xr + g_r`, `z = xz + g_z`,
-/// from `xs [B, 3H]` and the recurrent product `g` whose rows are `stride` long.
-fn gates_in(r: &mut [f32], z: &mut [f32], xs: &[f32], g: &[f32], h: usize, stride: usize) {
-    let h3 = 3 * h;
-    for (b, (r, z)) in r.chunks_exact_mut(h).zip(z.chunks_exact_mut(h)).enumerate() {
-        let (xr, xz) = (&xs[b * h3..][..h], &xs[b * h3 + h..][..h]);
-        let (gr, gz) = (&g[b * stride..][..h], &g[b * stride + h..][..h]);
-        for j in 0..h {
-            r[j] = xr[j] + gr[j];
-            z[j] = xz[j] + gz[j];
-        }
+/// Appends one step's gates, `[B, H]` planes, to `r` and `z` and applies the sigmoid:
+/// `r = σ(xr + g_r)`, `z = σ(xz + g_z)`, from `xs [B, 3H]` and the recurrent product `g`
+/// whose rows are `stride` long.
+fn push_gates(r: &mut Vec<f32>, z: &mut Vec<f32>, xs: &[f32], g: &[f32], h: usize, stride: usize) {
+    let (h3, o) = (3 * h, r.len());
+    for (x_row, g_row) in xs.chunks_exact(h3).zip(g.chunks_exact(stride)) {
+        r.extend(x_row[..h].iter().zip(&g_row[..h]).map(|(a, b)| a + b));
+        z.extend(
+            x_row[h..2 * h]
+                .iter()
+                .zip(&g_row[h..2 * h])
+                .map(|(a, b)| a + b),
+        );
     }
+    sigmoid_inplace(&mut r[o..]);
+    sigmoid_inplace(&mut z[o..]);
 }
 
 /// Forward, `hs [B, T, H]` (a batch-major view of a time-major buffer), and with `needs` what
@@ -130,73 +134,61 @@ pub(crate) fn forward(
     let xp_v = values(&xp);
     let wh = (reset_after || saving).then(|| concat_cols(&wh_gates, &wh_candidate));
     let b_hn = bias_hn.map(|b| contiguous(&b));
-    let slots = if saving { t } else { 1 };
-    let mut all = vec![0.0f32; (t + 1) * n];
-    all[..n].copy_from_slice(values(&contiguous(&h0)));
+    // Filled step by step (no zero fill); without `needs` the gate buffers hold one step.
+    let cap = if saving { t * n } else { n };
+    let mut all = Vec::with_capacity((t + 1) * n);
+    all.extend_from_slice(values(&contiguous(&h0)));
     let (mut r_all, mut z_all, mut n_all) = (
-        vec![0.0f32; slots * n],
-        vec![0.0f32; slots * n],
-        vec![0.0f32; slots * n],
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
     );
-    let mut extra_all = vec![0.0f32; if keep_extra { slots * n } else { 0 }];
+    let mut extra_all = Vec::with_capacity(if keep_extra { cap } else { 0 });
     let mut hprev = h0;
     for s in 0..t {
-        let o = if saving { s * n } else { 0 };
+        if !saving {
+            for v in [&mut r_all, &mut z_all, &mut n_all, &mut extra_all] {
+                v.clear();
+            }
+        }
+        let o = r_all.len();
         let xs = &xp_v[s * bs * h3..][..bs * h3];
-        let (done, rest) = all.split_at_mut((s + 1) * n);
-        let (hp, h_new) = (&done[s * n..], &mut rest[..n]);
-        let (r, z, nc) = (
-            &mut r_all[o..o + n],
-            &mut z_all[o..o + n],
-            &mut n_all[o..o + n],
-        );
+        let hp = &all[s * n..(s + 1) * n];
         match (&wh, &b_hn) {
             (Some(wh), Some(b_hn)) => {
-                // One GEMM: h [wh_gates | wh_candidate].
+                // One GEMM: h [wh_gates | wh_candidate]; hn = its last block + bias_hn.
                 let m = Flex::float_matmul(hprev, wh.clone());
                 let mv = values(&m);
-                gates_in(r, z, xs, mv, h, h3);
-                sigmoid_inplace(r);
-                sigmoid_inplace(z);
+                push_gates(&mut r_all, &mut z_all, xs, mv, h, h3);
                 let bhn = values(b_hn);
-                let hn = &mut extra_all[o..o + n];
-                for b in 0..bs {
-                    let (m_row, x_row) = (&mv[b * h3 + h2..][..h], &xs[b * h3 + h2..][..h]);
-                    let (hn_row, n_row) = (&mut hn[b * h..][..h], &mut nc[b * h..][..h]);
-                    let r_row = &r[b * h..][..h];
-                    for j in 0..h {
-                        let v = m_row[j] + bhn[j];
-                        hn_row[j] = v;
-                        n_row[j] = x_row[j] + r_row[j] * v;
-                    }
+                for (b, (x_row, m_row)) in xs.chunks_exact(h3).zip(mv.chunks_exact(h3)).enumerate()
+                {
+                    extra_all.extend(m_row[h2..].iter().zip(bhn).map(|(m, c)| m + c));
+                    let hn_row = &extra_all[o + b * h..][..h];
+                    let r_row = &r_all[o + b * h..][..h];
+                    let pre = x_row[h2..].iter().zip(r_row).zip(hn_row);
+                    n_all.extend(pre.map(|((x, r), v)| x + r * v));
                 }
             }
             _ => {
                 // Two dependent GEMMs: h wh_gates, then (r ⊙ h) wh_candidate.
                 let g = Flex::float_matmul(hprev, wh_gates.clone());
-                gates_in(r, z, xs, values(&g), h, h2);
-                sigmoid_inplace(r);
-                sigmoid_inplace(z);
-                let rh: Vec<f32> = r.iter().zip(hp).map(|(a, b)| a * b).collect();
+                push_gates(&mut r_all, &mut z_all, xs, values(&g), h, h2);
+                let rh: Vec<f32> = r_all[o..].iter().zip(hp).map(|(a, b)| a * b).collect();
                 if keep_extra {
-                    extra_all[o..o + n].copy_from_slice(&rh);
+                    extra_all.extend_from_slice(&rh);
                 }
                 let q = Flex::float_matmul(tensor(rh, [bs, h]), wh_candidate.clone());
-                let qv = values(&q);
-                for b in 0..bs {
-                    let (q_row, x_row) = (&qv[b * h..][..h], &xs[b * h3 + h2..][..h]);
-                    let n_row = &mut nc[b * h..][..h];
-                    for j in 0..h {
-                        n_row[j] = x_row[j] + q_row[j];
-                    }
+                for (x_row, q_row) in xs.chunks_exact(h3).zip(values(&q).chunks_exact(h)) {
+                    n_all.extend(x_row[h2..].iter().zip(q_row).map(|(x, q)| x + q));
                 }
             }
         }
-        tanh_inplace(nc);
-        for (((o, &nv), &zv), &hv) in h_new.iter_mut().zip(nc.iter()).zip(z.iter()).zip(hp) {
-            *o = nv + zv * (hv - nv);
-        }
-        hprev = tensor(h_new.to_vec(), [bs, h]);
+        tanh_inplace(&mut n_all[o..]);
+        let zn = z_all[o..].iter().zip(&n_all[o..]);
+        let h_new: Vec<f32> = zn.zip(hp).map(|((z, n), h)| n + z * (h - n)).collect();
+        all.extend_from_slice(&h_new);
+        hprev = tensor(h_new, [bs, h]);
     }
     let all = FlexTensor::from_data(TensorData::new(all, [t + 1, bs, h]));
     let out = all.narrow(0, 1, t).transpose(0, 1);
@@ -289,19 +281,19 @@ pub(crate) fn backward(saved: SavedGru<Flex>, dhs: FlexTensor, needs: GruNeeds) 
                 }
             }
             if recur {
-                let mut g = vec![0.0f32; bs * h3];
-                for (b, g_row) in g.chunks_exact_mut(h3).enumerate() {
-                    g_row[..h2].copy_from_slice(&da[b * h3..][..h2]);
-                    g_row[h2..].copy_from_slice(&dm[b * h..][..h]);
+                let mut g = Vec::with_capacity(bs * h3);
+                for (da_row, dm_row) in da.chunks_exact(h3).zip(dm.chunks_exact(h)) {
+                    g.extend_from_slice(&da_row[..h2]);
+                    g.extend_from_slice(dm_row);
                 }
                 rec = Some(Flex::float_matmul(tensor(g, [bs, h3]), wh_t.clone()));
             }
         } else {
             // drh = da_n wh_candidate^T; da_r = drh h r (1 - r); direct += drh r; then
             // [da_r, da_z] wh_gates^T.
-            let mut dn = vec![0.0f32; nn];
-            for (b, dn_row) in dn.chunks_exact_mut(h).enumerate() {
-                dn_row.copy_from_slice(&da[b * h3 + h2..][..h]);
+            let mut dn = Vec::with_capacity(nn);
+            for da_row in da.chunks_exact(h3) {
+                dn.extend_from_slice(&da_row[h2..]);
             }
             let drh = Flex::float_matmul(tensor(dn, [bs, h]), whn_t.clone());
             let dv = values(&drh);
@@ -316,9 +308,9 @@ pub(crate) fn backward(saved: SavedGru<Flex>, dhs: FlexTensor, needs: GruNeeds) 
                 }
             }
             if recur {
-                let mut g = vec![0.0f32; bs * h2];
-                for (b, g_row) in g.chunks_exact_mut(h2).enumerate() {
-                    g_row.copy_from_slice(&da[b * h3..][..h2]);
+                let mut g = Vec::with_capacity(bs * h2);
+                for da_row in da.chunks_exact(h3) {
+                    g.extend_from_slice(&da_row[..h2]);
                 }
                 rec = Some(Flex::float_matmul(tensor(g, [bs, h2]), whg_t.clone()));
             }
