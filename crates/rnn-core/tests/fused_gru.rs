@@ -2,18 +2,19 @@
 //! per-step path (`static_rnn` over `GruCell::step`): outputs, final states and every gradient
 //! (inputs, initial state, every parameter) for both forms (TF, reset_after), single cells,
 //! projection wrappers and stacks, on random shapes; finite differences of the fused gradients;
-//! the untracked and plain-device forwards against the autodiff one; vanishing gradients over a
-//! long sequence.
+//! partial gradient needs (untracked data and state, frozen weights); the gradient
+//! checkpointing device; the untracked and plain-device forwards against the autodiff one;
+//! vanishing gradients over a long sequence.
 
 mod common;
 
-use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use common::cases::{Case, Lcg, assert_near, compare, device, fd_check, normal};
 use common::values;
 use rnn_core::{
     GruCell, MultiRnnCell, OutputProjectionWrapper, OutputProjectionWrapperConfig, RnnCell,
-    dynamic_rnn,
+    dynamic_rnn, static_rnn,
 };
 
 /// Both forms: `false` TF (`(r ⊙ h) W_hn`), `true` reset_after (`r ⊙ (h W_hn + b_hn)`).
@@ -122,6 +123,93 @@ fn untracked_and_plain_device_forwards_equal_the_autodiff_forward() {
         assert_eq!(values(&tracked), values(&untracked), "{name}");
         assert_eq!(values(&tracked), values(&inner), "{name}");
         assert_eq!(values(&tracked_state), values(&inner_state), "{name}");
+    }
+}
+
+/// Every float parameter's gradient in visit order, `None` where there is none (frozen).
+struct ParamGrads<'a>(&'a Gradients, Vec<Option<Vec<f32>>>);
+
+impl ModuleVisitor for ParamGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.1.push(param.val().grad(self.0).map(|g| values(&g)));
+    }
+}
+
+#[test]
+fn partial_gradient_needs_match_the_per_step_path() {
+    // The training configuration: data and the zero state need no gradient (no dx, no dh0, no
+    // recurrent matmul after step 0), and with `wh_candidate` (and `bias_hn`) frozen, the
+    // forward keeps neither `r ⊙ h` (TF form) nor computes their gradients.
+    let dev = device();
+    for reset_after in FORMS {
+        for freeze in [false, true] {
+            let mut cell = gru(5, 6, reset_after, &dev);
+            if freeze {
+                cell.wh_candidate = cell.wh_candidate.set_require_grad(false);
+                cell.bias_hn = cell.bias_hn.map(|b| b.set_require_grad(false));
+            }
+            let (x, r_out, r_state) = (
+                normal([4, 7, 5], &dev),
+                normal([4, 7, 6], &dev),
+                normal([4, 6], &dev),
+            );
+            let grads = |fused: bool| {
+                let (out, state) = if fused {
+                    dynamic_rnn(&cell, x.clone(), None, None).unwrap()
+                } else {
+                    let steps = x.clone().iter_dim(1).map(|s| s.reshape([4, 5])).collect();
+                    let (outs, state) = static_rnn(&cell, steps, None, None).unwrap();
+                    (Tensor::stack(outs, 1), state)
+                };
+                let loss = (out * r_out.clone()).sum() + (state * r_state.clone()).sum();
+                let g = loss.backward();
+                let mut visit = ParamGrads(&g, Vec::new());
+                cell.visit(&mut visit);
+                visit.1
+            };
+            let (fused, reference) = (grads(true), grads(false));
+            let name = format!("{} frozen {freeze}", form(reset_after));
+            assert_eq!(fused.len(), reference.len());
+            // Visit order: wx, wh_gates, wh_candidate, bias, bias_hn.
+            assert_eq!(fused[2].is_none(), freeze, "{name}: wh_candidate frozen");
+            for (k, (f, r)) in fused.iter().zip(&reference).enumerate() {
+                match (f, r) {
+                    (Some(f), Some(r)) => assert_near(&format!("{name} dparam {k}"), f, r),
+                    (None, None) => assert!(freeze, "{name}: param {k} has no gradient"),
+                    _ => panic!("{name}: param {k} has a gradient on one path only"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gradient_checkpointing_device_gives_the_same_gradients() {
+    let plain = device();
+    let dev = rnn_core::device::default_device()
+        .unwrap()
+        .autodiff()
+        .gradient_checkpointing();
+    for reset_after in FORMS {
+        let cell = gru(3, 5, reset_after, &plain);
+        let case = Case::new(cell.clone(), 3, 4, &plain);
+        let on_ckpt = Case {
+            cell: cell.fork(&dev),
+            x: case.x.clone().to_device(&dev),
+            h0: case.h0.clone().to_device(&dev),
+            r_out: case.r_out.clone().to_device(&dev),
+            r_state: case
+                .r_state
+                .iter()
+                .map(|r| r.clone().to_device(&dev))
+                .collect(),
+        };
+        let (a, b) = (case.run(true), on_ckpt.run(true));
+        let name = form(reset_after);
+        assert_near(&format!("{name} checkpointed dx"), &b.dx, &a.dx);
+        for (x, y) in b.dparams.iter().zip(&a.dparams) {
+            assert_near(&format!("{name} checkpointed dparam"), x, y);
+        }
     }
 }
 
