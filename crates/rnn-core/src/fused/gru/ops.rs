@@ -3,10 +3,11 @@
 //! autodiff device ONE graph node whose backward is the hand-written BPTT of
 //! [`super::kernels`] (or `fused/gru/flex.rs` on the flex backend).
 //!
-//! Two ops rather than one with an optional input: burn 0.22's extension macro routes owned
-//! tensor arguments only, and a node's parents are a fixed-size array. Both ops share the
-//! kernels (`bias_hn: Option` in [`GruInputs`]) and one node type, generic over its parent
-//! count (6 or 7).
+//! Two ops rather than one with an optional input: burn 0.22's extension macro converts only
+//! plain tensor arguments to the backend's primitives (an `Option` of one passes through
+//! unconverted), and a graph node's parents are a fixed-size array. Both ops share the kernels
+//! (`bias_hn: Option` in [`GruInputs`]) and one node type, generic over its parent count (6 or
+//! 7).
 #![allow(deprecated)] // the macro names `burn::backend::NdArray`, deprecated in burn 0.22
 
 use burn::backend::autodiff::Autodiff;
