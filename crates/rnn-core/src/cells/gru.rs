@@ -7,6 +7,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use crate::RnnCell;
+use crate::fused::gru::gru_sequence;
 
 /// Configuration of a [`GruCell`]: `GruCellConfig::new(n_inputs, n_neurons)`.
 #[derive(Config, Debug)]
@@ -134,5 +135,29 @@ impl RnnCell for GruCell {
         // h' = z h + (1 - z) n = n + z (h - n)
         let new_h = candidate.clone() + z * (h - candidate);
         (new_h.clone(), new_h)
+    }
+
+    /// The fused sequence ([`crate::fused::gru::gru_sequence`]), either form: `inputs [B, T, I]`,
+    /// `state [B, H]` -> `outputs [B, T, H]`, final state `[B, H]` (the last output).
+    fn fused_sequence(
+        &self,
+        inputs: &Tensor<3>,
+        state: &Tensor<2>,
+    ) -> Option<(Tensor<3>, Tensor<2>)> {
+        let [b, t, _] = inputs.dims();
+        let outputs = gru_sequence(
+            inputs.clone(),
+            state.clone(),
+            self.wx.val(),
+            self.wh_gates.val(),
+            self.wh_candidate.val(),
+            self.bias.val(),
+            self.bias_hn.as_ref().map(|b| b.val()),
+        );
+        let last = outputs
+            .clone()
+            .narrow(1, t - 1, 1)
+            .reshape([b, self.output_size()]);
+        Some((outputs, last))
     }
 }

@@ -20,6 +20,7 @@ mod activation;
 mod flex;
 #[cfg(feature = "flex")]
 mod gemm;
+pub mod gru;
 pub mod kernels;
 pub mod lstm;
 pub mod ops;
