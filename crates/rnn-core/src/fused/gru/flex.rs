@@ -20,52 +20,11 @@ use burn::tensor::TensorData;
 
 use super::kernels::{GruGrads, GruInputs, GruNeeds, SavedGru};
 use crate::fused::activation::{sigmoid_inplace, tanh_inplace};
-use crate::fused::flex::FLUSH_BELOW;
-
-/// A contiguous copy-free view of `t` when it already is one, else a contiguous copy.
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    if t.is_contiguous() {
-        t.clone()
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn values(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("a contiguous f32 tensor (checked by the caller)")
-}
-
-fn tensor(values: Vec<f32>, shape: [usize; 2]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
-/// A uniquely owned, contiguous tensor whose storage can be written in place.
-fn owned(t: FlexTensor) -> FlexTensor {
-    if t.is_unique() && t.is_contiguous() && t.layout().start_offset() == 0 {
-        t
-    } else {
-        FlexTensor::from_data(t.into_data())
-    }
-}
+use crate::fused::flex::{FLUSH_BELOW, contiguous, owned, tensor, time_major, values};
 
 #[inline(always)]
 fn flush(v: f32) -> f32 {
     if v.abs() < FLUSH_BELOW { 0.0 } else { v }
-}
-
-/// `x [B, T, I]` copied time-major, `[T*B, I]`.
-fn time_major(x: &FlexTensor) -> FlexTensor {
-    let [bs, t, i] = x.shape().dims::<3>();
-    let xc = contiguous(x);
-    let xv = values(&xc);
-    let mut tm = Vec::with_capacity(t * bs * i);
-    for s in 0..t {
-        for r in 0..bs {
-            tm.extend_from_slice(&xv[(r * t + s) * i..][..i]);
-        }
-    }
-    tensor(tm, [t * bs, i])
 }
 
 /// `[a | b]` for `a [H, 2H]`, `b [H, H]`: `[H, 3H]`.
