@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// backends use rayon), comma-separated [default: rayon's default, one per core].
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Vec<u32>,
+    /// Run our workloads with glibc's default allocator settings instead of
+    /// `rnn_core::allocator::retain_freed_memory` (which `cargo xtask mnist` also applies).
+    #[arg(long)]
+    pub system_allocator: bool,
     /// List the workloads and exit.
     #[arg(long)]
     pub list: bool,
@@ -64,6 +68,9 @@ pub struct WorkerArgs {
     /// Minimum seconds per repeat.
     #[arg(long)]
     pub min_repeat_s: f64,
+    /// Leave glibc's allocator settings alone.
+    #[arg(long)]
+    pub system_allocator: bool,
 }
 
 fn device(name: Option<&str>) -> anyhow::Result<burn::tensor::Device> {
@@ -110,6 +117,7 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
         "max_ms": sorted[sorted.len() - 1],
         "iters_per_repeat": iters,
         "peak_rss_mib": peak_rss_mib(),
+        "allocator": if args.system_allocator { "system" } else { "retain_freed_memory" },
     });
     println!("{row}");
     Ok(())
@@ -183,6 +191,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 .args(["--min-repeat-s", &args.min_repeat_s.to_string()]);
             if let Some(d) = &args.device {
                 cmd.args(["--device", d]);
+            }
+            if args.system_allocator {
+                cmd.arg("--system-allocator");
             }
             let out = cmd.output().context("running bench-worker")?;
             anyhow::ensure!(

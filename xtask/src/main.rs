@@ -32,9 +32,18 @@ enum Task {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
-        Task::Mnist(args) => mnist::run(&args).map(|_| ()),
+        Task::Mnist(args) => {
+            // Training loops reuse the same large buffers every step (rnn_core::allocator).
+            rnn_core::allocator::retain_freed_memory();
+            mnist::run(&args).map(|_| ())
+        }
         Task::Gallery(args) => gallery::run(&args),
         Task::Bench(args) => bench::run(&args),
-        Task::BenchWorker(args) => bench::worker(&args),
+        Task::BenchWorker(args) => {
+            if !args.system_allocator {
+                rnn_core::allocator::retain_freed_memory();
+            }
+            bench::worker(&args)
+        }
     }
 }

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod allocator;
 pub mod cell;
 pub mod cells;
 pub mod device;
