@@ -43,15 +43,6 @@ pub(crate) fn tensor(values: Vec<f32>, shape: [usize; 2]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// A uniquely owned, contiguous tensor whose storage can be written in place.
-pub(crate) fn owned(t: FlexTensor) -> FlexTensor {
-    if t.is_unique() && t.is_contiguous() && t.layout().start_offset() == 0 {
-        t
-    } else {
-        FlexTensor::from_data(t.into_data())
-    }
-}
-
 /// `x [B, T, I]` copied time-major: `[T*B, I]`, row `s*B + r` is `x[r, s]`.
 pub(crate) fn time_major(x: &FlexTensor) -> FlexTensor {
     let [bs, t, i] = x.shape().dims::<3>();
