@@ -86,17 +86,33 @@ pub struct SequenceGrads<B: Backend> {
     pub b: Option<FloatTensor<B>>,
 }
 
-fn sl(r: core::ops::Range<usize>) -> Slice {
+/// A range as a burn `Slice` (shared with `lstm/kernels.rs`, `gru/kernels.rs`).
+pub(crate) fn sl(r: core::ops::Range<usize>) -> Slice {
     Slice::from(r)
 }
 
 /// Step `s` of a batch-major `[B, T, H]` tensor as `[B, H]` (a view where the backend allows).
-fn step<B: Backend>(t: &FloatTensor<B>, s: usize) -> FloatTensor<B> {
+pub(crate) fn step<B: Backend>(t: &FloatTensor<B>, s: usize) -> FloatTensor<B> {
     let [bs, _, h] = t.shape().dims::<3>();
     B::float_reshape(
         B::float_slice(t.clone(), &[sl(0..bs), sl(s..s + 1), sl(0..h)]),
         Shape::new([bs, h]),
     )
+}
+
+/// `1 - v`.
+pub(crate) fn one_minus<B: Backend>(v: FloatTensor<B>) -> FloatTensor<B> {
+    B::float_add_scalar(B::float_neg(v), 1.0f64.into())
+}
+
+/// `y (1 - y)`, the sigmoid's derivative from its output.
+pub(crate) fn sigmoid_slope<B: Backend>(y: FloatTensor<B>) -> FloatTensor<B> {
+    B::float_mul(y.clone(), one_minus::<B>(y))
+}
+
+/// `1 - y^2`, tanh's derivative from its output.
+pub(crate) fn tanh_slope<B: Backend>(y: FloatTensor<B>) -> FloatTensor<B> {
+    one_minus::<B>(B::float_mul(y.clone(), y))
 }
 
 /// `act(z)`, `[B, H] -> [B, H]`.

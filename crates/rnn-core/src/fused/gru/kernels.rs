@@ -10,7 +10,9 @@
 //! `h_t = n + z ⊙ (h − n)`.
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Shape, Slice, TensorMetadata};
+use burn::backend::{Backend, Shape, TensorMetadata};
+
+use crate::fused::kernels::{one_minus, sigmoid_slope, sl, step};
 
 /// The seven inputs of one fused GRU sequence (backend primitives; shapes in the module doc).
 #[derive(Debug, Clone)]
@@ -95,10 +97,6 @@ pub struct GruGrads<B: Backend> {
     pub bias_hn: Option<FloatTensor<B>>,
 }
 
-fn sl(r: core::ops::Range<usize>) -> Slice {
-    Slice::from(r)
-}
-
 /// Rows `range` of a 2-D tensor.
 fn rows<B: Backend>(t: &FloatTensor<B>, range: core::ops::Range<usize>) -> FloatTensor<B> {
     let c = t.shape().dims::<2>()[1];
@@ -109,24 +107,6 @@ fn rows<B: Backend>(t: &FloatTensor<B>, range: core::ops::Range<usize>) -> Float
 fn cols<B: Backend>(t: &FloatTensor<B>, start: usize, len: usize) -> FloatTensor<B> {
     let r = t.shape().dims::<2>()[0];
     B::float_slice(t.clone(), &[sl(0..r), sl(start..start + len)])
-}
-
-/// Step `s` of a batch-major `[B, T, H]` tensor as `[B, H]`.
-fn step<B: Backend>(t: &FloatTensor<B>, s: usize) -> FloatTensor<B> {
-    let [bs, _, h] = t.shape().dims::<3>();
-    B::float_reshape(
-        B::float_slice(t.clone(), &[sl(0..bs), sl(s..s + 1), sl(0..h)]),
-        Shape::new([bs, h]),
-    )
-}
-
-fn one_minus<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
-    B::float_add_scalar(B::float_neg(t), 1.0f64.into())
-}
-
-/// `y (1 − y)`, the derivative of the sigmoid from its output.
-fn sigmoid_grad<B: Backend>(y: FloatTensor<B>) -> FloatTensor<B> {
-    B::float_mul(y.clone(), one_minus::<B>(y))
 }
 
 /// Forward over the whole sequence: `hs [B, T, H]`, and with `needs` (an autodiff forward) what
@@ -277,14 +257,14 @@ pub fn backward<B: Backend>(
         );
         let da_z = B::float_mul(
             B::float_mul(dh.clone(), B::float_sub(hp.clone(), n)),
-            sigmoid_grad::<B>(z.clone()),
+            sigmoid_slope::<B>(z.clone()),
         );
         let recur = s > 0 || needs.h0;
         let mut dhp = B::float_mul(dh, z);
         let da_r = if reset_after {
             let hn = rows::<B>(extra.as_ref().expect("hn kept in reset_after form"), at);
             let dm = B::float_mul(da_n.clone(), r.clone());
-            let da_r = B::float_mul(B::float_mul(da_n.clone(), hn), sigmoid_grad::<B>(r));
+            let da_r = B::float_mul(B::float_mul(da_n.clone(), hn), sigmoid_slope::<B>(r));
             if recur {
                 let d_rec = B::float_cat(vec![da_r.clone(), da_z.clone(), dm.clone()], 1);
                 dhp = B::float_add(dhp, B::float_matmul(d_rec, wh_t.clone()));
@@ -293,7 +273,7 @@ pub fn backward<B: Backend>(
             da_r
         } else {
             let drh = B::float_matmul(da_n.clone(), whn_t.clone());
-            let da_r = B::float_mul(B::float_mul(drh.clone(), hp), sigmoid_grad::<B>(r.clone()));
+            let da_r = B::float_mul(B::float_mul(drh.clone(), hp), sigmoid_slope::<B>(r.clone()));
             if recur {
                 let d_gates = B::float_cat(vec![da_r.clone(), da_z.clone()], 1);
                 dhp = B::float_add(dhp, B::float_mul(drh, r));

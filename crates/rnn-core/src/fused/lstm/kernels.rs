@@ -9,7 +9,9 @@
 //! `T` is `c_T` (one output carries the final memory, so one graph node serves both).
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Shape, Slice, TensorMetadata};
+use burn::backend::{Backend, Shape, TensorMetadata};
+
+use crate::fused::kernels::{sigmoid_slope, sl, step, tanh_slope};
 
 /// Which of the six inputs `(x, h0, c0, wx, wh, b)` need a gradient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,19 +71,6 @@ pub struct LstmGrads<B: Backend> {
     pub b: Option<FloatTensor<B>>,
 }
 
-fn sl(r: core::ops::Range<usize>) -> Slice {
-    Slice::from(r)
-}
-
-/// Step `s` of a batch-major `[B, T, W]` tensor as `[B, W]`.
-fn step<B: Backend>(t: &FloatTensor<B>, s: usize) -> FloatTensor<B> {
-    let [bs, _, w] = t.shape().dims::<3>();
-    B::float_reshape(
-        B::float_slice(t.clone(), &[sl(0..bs), sl(s..s + 1), sl(0..w)]),
-        Shape::new([bs, w]),
-    )
-}
-
 /// Columns `k*h..(k+1)*h` (gate block `k`) of a `[B, 4H]` tensor.
 fn block<B: Backend>(t: &FloatTensor<B>, k: usize, h: usize) -> FloatTensor<B> {
     let bs = t.shape().dims::<2>()[0];
@@ -91,21 +80,6 @@ fn block<B: Backend>(t: &FloatTensor<B>, k: usize, h: usize) -> FloatTensor<B> {
 fn unsqueeze1<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
     let [bs, w] = t.shape().dims::<2>();
     B::float_reshape(t, Shape::new([bs, 1, w]))
-}
-
-/// `1 - v`.
-fn one_minus<B: Backend>(v: FloatTensor<B>) -> FloatTensor<B> {
-    B::float_add_scalar(B::float_neg(v), 1.0f64.into())
-}
-
-/// `y (1 - y)`, the sigmoid's derivative from its output.
-fn sigmoid_slope<B: Backend>(y: FloatTensor<B>) -> FloatTensor<B> {
-    B::float_mul(y.clone(), one_minus::<B>(y))
-}
-
-/// `1 - y^2`, tanh's derivative from its output.
-fn tanh_slope<B: Backend>(y: FloatTensor<B>) -> FloatTensor<B> {
-    one_minus::<B>(B::float_mul(y.clone(), y))
 }
 
 /// Forward over the whole sequence (`T >= 1`): `[B, T + 1, H]` (`h_1..h_T`, then `c_T`), and with
