@@ -1,5 +1,8 @@
-//! The fused whole-sequence path of the basic RNN cell: one op for all T steps, with a
-//! hand-written backward (BPTT by hand) instead of one autodiff node per op per step.
+//! The fused whole-sequence paths: one op for all T steps, with a hand-written backward (BPTT
+//! by hand) instead of one autodiff node per op per step. This module holds the basic RNN
+//! cell's; [`lstm`] and [`gru`] follow the same plan for the LSTM and GRU cells, and share
+//! `gemm.rs` (products into the CPU kernels' own buffers) and `activation.rs` (vectorised
+//! tanh/sigmoid) on flex.
 //!
 //! [`basic_rnn_sequence`] computes `h_t = act(x_t W_x + h_{t-1} W_h + b)` for every step and
 //! returns all `h_t` as `[B, T, H]`. On an autodiff device it records one graph node; its
