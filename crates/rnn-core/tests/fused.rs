@@ -172,17 +172,7 @@ fn gradient_checkpointing_device_gives_the_same_gradients() {
         .gradient_checkpointing();
     let cell = basic(3, 5, Activation::Tanh, &plain);
     let case = Case::new(cell.clone(), 3, 4, &plain);
-    let on_ckpt = Case {
-        cell: cell.fork(&dev),
-        x: case.x.clone().to_device(&dev),
-        h0: case.h0.clone().to_device(&dev),
-        r_out: case.r_out.clone().to_device(&dev),
-        r_state: case
-            .r_state
-            .iter()
-            .map(|r| r.clone().to_device(&dev))
-            .collect(),
-    };
+    let on_ckpt = case.to_device(&dev);
     let a = case.run(true);
     let b = on_ckpt.run(true);
     assert_near("checkpointed dx", &b.dx, &a.dx);

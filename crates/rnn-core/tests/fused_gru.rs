@@ -193,17 +193,7 @@ fn gradient_checkpointing_device_gives_the_same_gradients() {
     for reset_after in FORMS {
         let cell = gru(3, 5, reset_after, &plain);
         let case = Case::new(cell.clone(), 3, 4, &plain);
-        let on_ckpt = Case {
-            cell: cell.fork(&dev),
-            x: case.x.clone().to_device(&dev),
-            h0: case.h0.clone().to_device(&dev),
-            r_out: case.r_out.clone().to_device(&dev),
-            r_state: case
-                .r_state
-                .iter()
-                .map(|r| r.clone().to_device(&dev))
-                .collect(),
-        };
+        let on_ckpt = case.to_device(&dev);
         let (a, b) = (case.run(true), on_ckpt.run(true));
         let name = form(reset_after);
         assert_near(&format!("{name} checkpointed dx"), &b.dx, &a.dx);

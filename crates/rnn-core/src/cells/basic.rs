@@ -6,7 +6,7 @@ use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
 use super::init_kernels;
-use crate::fused::basic_rnn_sequence;
+use crate::fused::{basic_rnn_sequence, last_step};
 use crate::{Activation, RnnCell};
 
 /// Configuration of a [`BasicRnnCell`]: `BasicRnnCellConfig::new(n_inputs, n_neurons)`.
@@ -102,7 +102,6 @@ impl RnnCell for BasicRnnCell {
         inputs: &Tensor<3>,
         state: &Tensor<2>,
     ) -> Option<(Tensor<3>, Tensor<2>)> {
-        let [b, t, _] = inputs.dims();
         let outputs = basic_rnn_sequence(
             inputs.clone(),
             state.clone(),
@@ -111,10 +110,7 @@ impl RnnCell for BasicRnnCell {
             self.bias.val(),
             self.activation,
         );
-        let last = outputs
-            .clone()
-            .narrow(1, t - 1, 1)
-            .reshape([b, self.output_size()]);
+        let last = last_step(&outputs);
         Some((outputs, last))
     }
 }

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::RnnCell;
 use crate::fused::gru::gru_sequence;
+use crate::fused::last_step;
 
 /// Configuration of a [`GruCell`]: `GruCellConfig::new(n_inputs, n_neurons)`.
 #[derive(Config, Debug)]
@@ -144,7 +145,6 @@ impl RnnCell for GruCell {
         inputs: &Tensor<3>,
         state: &Tensor<2>,
     ) -> Option<(Tensor<3>, Tensor<2>)> {
-        let [b, t, _] = inputs.dims();
         let outputs = gru_sequence(
             inputs.clone(),
             state.clone(),
@@ -154,10 +154,7 @@ impl RnnCell for GruCell {
             self.bias.val(),
             self.bias_hn.as_ref().map(|b| b.val()),
         );
-        let last = outputs
-            .clone()
-            .narrow(1, t - 1, 1)
-            .reshape([b, self.output_size()]);
+        let last = last_step(&outputs);
         Some((outputs, last))
     }
 }

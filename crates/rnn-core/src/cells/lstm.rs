@@ -7,6 +7,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Bool, Device, Tensor};
 
 use super::init_kernels;
+use crate::fused::last_step;
 use crate::fused::lstm::lstm_sequence;
 use crate::{RnnCell, RnnState};
 
@@ -156,7 +157,6 @@ impl RnnCell for LstmCell {
         inputs: &Tensor<3>,
         state: &LstmState,
     ) -> Option<(Tensor<3>, LstmState)> {
-        let [b, t, _] = inputs.dims();
         let (outputs, c) = lstm_sequence(
             inputs.clone(),
             state.h.clone(),
@@ -166,10 +166,7 @@ impl RnnCell for LstmCell {
             self.bias.val(),
             self.forget_bias as f32,
         );
-        let h = outputs
-            .clone()
-            .narrow(1, t - 1, 1)
-            .reshape([b, self.output_size()]);
+        let h = last_step(&outputs);
         Some((outputs, LstmState { c, h }))
     }
 }

@@ -33,6 +33,13 @@ use burn::tensor::Tensor;
 use crate::Activation;
 use ops::FusedRnnBackend;
 
+/// The last step of a sequence's outputs: `[B, T, H] -> [B, H]` (the final `h` of the basic,
+/// LSTM and GRU cells' fused paths).
+pub(crate) fn last_step(outputs: &Tensor<3>) -> Tensor<2> {
+    let [b, t, h] = outputs.dims();
+    outputs.clone().narrow(1, t - 1, 1).reshape([b, h])
+}
+
 /// The basic RNN over a whole sequence in one op: `x [B, T, I]`, `h0 [B, H]`, `wx [I, H]`,
 /// `wh [H, H]`, `b [H]` -> `hs [B, T, H]`, `hs[:, t] = act(x[:, t] wx + hs[:, t-1] wh + b)`
 /// (`hs[:, -1] = h0`). Gradients flow to every tracked input.

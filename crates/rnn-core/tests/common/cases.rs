@@ -152,6 +152,21 @@ where
         }
     }
 
+    /// The same case on another device (cell forked, every tensor moved).
+    pub fn to_device(&self, dev: &Device) -> Self {
+        Self {
+            cell: self.cell.clone().fork(dev),
+            x: self.x.clone().to_device(dev),
+            h0: self.h0.clone().map_each(&mut |_, s| s.to_device(dev)),
+            r_out: self.r_out.clone().to_device(dev),
+            r_state: self
+                .r_state
+                .iter()
+                .map(|r| r.clone().to_device(dev))
+                .collect(),
+        }
+    }
+
     pub fn loss(&self, outputs: Tensor<3>, state: &C::State) -> Tensor<1> {
         let mut loss = (outputs * self.r_out.clone()).sum();
         for (s, r) in state.tensors().into_iter().zip(&self.r_state) {
