@@ -3,7 +3,7 @@
 use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Device, Tensor};
 
-use crate::RnnState;
+use crate::{RnnState, SequencePlan};
 
 /// One time step of a recurrent network, as TF 1.x's `RNNCell.__call__(inputs, state)`.
 ///
@@ -38,18 +38,20 @@ pub trait RnnCell: Module + ModuleDisplay {
 
     /// The whole sequence at once, when the cell has a fused path; `None` (the default) means
     /// "use [`step`](RnnCell::step) per time step". Shapes: `inputs [B, T, I]`, `state` of batch
-    /// B -> `outputs [B, T, O]` and the state after step T - 1.
+    /// B (checked by the caller) -> `outputs [B, T, O]` in input time and the final state.
     ///
-    /// It must give what `T` calls of `step` give (outputs stacked on dim 1, the last state),
-    /// with gradients to `inputs`, `state` and the weights. [`dynamic_rnn`](crate::dynamic_rnn)
-    /// calls it when there is no `sequence_length`; a `None` costs nothing (arguments are only
-    /// borrowed).
+    /// It must give what the per-step loop gives under `plan` (TF's `sequence_length`: zero
+    /// outputs past each length, the state after each example's last valid step; `reverse`:
+    /// each example read backwards within its length), with gradients to `inputs`, `state` and
+    /// the weights. The sequence driver ([`dynamic_rnn`](crate::dynamic_rnn) and the other
+    /// unrolls) calls it; a `None` costs nothing (arguments are only borrowed).
     fn fused_sequence(
         &self,
         inputs: &Tensor<3>,
         state: &Self::State,
+        plan: &SequencePlan,
     ) -> Option<(Tensor<3>, Self::State)> {
-        let _ = (inputs, state);
+        let _ = (inputs, state, plan);
         None
     }
 }

@@ -27,7 +27,7 @@ pub mod cell;
 pub mod cells;
 pub mod device;
 pub mod error;
-pub mod fused;
+pub(crate) mod fused;
 pub mod state;
 pub mod unroll;
 pub mod wrappers;
@@ -39,6 +39,10 @@ pub use cells::gru::{GruCell, GruCellConfig};
 pub use cells::lstm::{LstmCell, LstmCellConfig, LstmState};
 pub use error::RnnError;
 pub use state::RnnState;
+pub use unroll::bidirectional::{
+    bidirectional_dynamic_rnn, stack_bidirectional_dynamic_rnn, static_bidirectional_rnn,
+};
+pub use unroll::driver::{SequencePlan, last_valid_output};
 pub use unroll::dynamic::dynamic_rnn;
 pub use unroll::static_unroll::static_rnn;
 pub use wrappers::dropout::{DropoutState, DropoutWrapper, DropoutWrapperConfig};

@@ -1,5 +1,5 @@
-//! The fused whole-sequence path (`RnnCell::fused_sequence`, `rnn_core::fused`) against the
-//! per-step path (`static_rnn`, one autodiff node per op per step): outputs, final states and
+//! The fused whole-sequence path (`RnnCell::fused_sequence`, the kernel family in `rnn_core`'s `fused` module) against the
+//! per-step path (`step` per time step through the driver, `common::cases::NoFuse`): outputs, final states and
 //! every gradient (inputs, initial state, every parameter) for all four activations, single
 //! cells, projection wrappers and stacks, on random shapes; finite differences of the fused
 //! gradients; the untracked forward against the autodiff one.
@@ -12,7 +12,7 @@ use common::cases::{Case, Lcg, assert_near, compare, device, fd_check, normal};
 use common::values;
 use rnn_core::{
     Activation, BasicRnnCell, DropoutWrapperConfig, MultiRnnCell, OutputProjectionWrapper,
-    OutputProjectionWrapperConfig, RnnCell, dynamic_rnn,
+    OutputProjectionWrapperConfig, RnnCell, SequencePlan, dynamic_rnn,
 };
 
 const ACTIVATIONS: [Activation; 4] = [
@@ -114,17 +114,19 @@ fn longer_sequences_and_the_books_shapes_stay_close() {
 }
 
 #[test]
-fn dynamic_rnn_without_lengths_takes_the_fused_path_and_with_lengths_the_per_step_one() {
+fn dynamic_rnn_takes_the_fused_path_with_and_without_lengths() {
     let dev = device();
     let cell = basic(3, 4, Activation::Tanh, &dev);
     let x = normal([2, 5, 3], &dev);
-    let (fused, state) = cell.fused_sequence(&x, &cell.zero_state(2, &dev)).unwrap();
+    let (fused, state) = cell
+        .fused_sequence(&x, &cell.zero_state(2, &dev), &SequencePlan::default())
+        .unwrap();
     let (dynamic, dyn_state) = dynamic_rnn(&cell, x.clone(), None, None).unwrap();
     assert_eq!(values(&fused), values(&dynamic));
     assert_eq!(values(&state), values(&dyn_state));
     let lengths = Tensor::<1, burn::tensor::Int>::from_ints([5, 5], &dev);
-    let (per_step, _) = dynamic_rnn(&cell, x, None, Some(lengths)).unwrap();
-    assert_near("lengths = T", &values(&per_step), &values(&fused));
+    let (with_lengths, _) = dynamic_rnn(&cell, x, None, Some(lengths)).unwrap();
+    assert_near("lengths = T", &values(&with_lengths), &values(&fused));
     // Dropout keeps the per-step path.
     let dropout = DropoutWrapperConfig::new()
         .with_output_keep_prob(0.5)
@@ -132,7 +134,11 @@ fn dynamic_rnn_without_lengths_takes_the_fused_path_and_with_lengths_the_per_ste
         .unwrap();
     assert!(
         dropout
-            .fused_sequence(&normal([2, 5, 3], &dev), &dropout.zero_state(2, &dev))
+            .fused_sequence(
+                &normal([2, 5, 3], &dev),
+                &dropout.zero_state(2, &dev),
+                &SequencePlan::default()
+            )
             .is_none()
     );
 }

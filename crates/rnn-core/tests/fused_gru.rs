@@ -1,5 +1,5 @@
-//! The fused GRU sequence (`GruCell::fused_sequence`, `rnn_core::fused::gru`) against the
-//! per-step path (`static_rnn` over `GruCell::step`): outputs, final states and every gradient
+//! The fused GRU sequence (`GruCell::fused_sequence`, the kernel family in `rnn_core`'s `fused` module) against the
+//! per-step path (`GruCell::step` per time step, `common::cases::NoFuse`): outputs, final states and every gradient
 //! (inputs, initial state, every parameter) for both forms (TF, reset_after), single cells,
 //! projection wrappers and stacks, on random shapes; finite differences of the fused gradients;
 //! partial gradient needs (untracked data and state, frozen weights); the gradient
@@ -10,11 +10,13 @@ mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
-use common::cases::{Case, Lcg, assert_near, compare, device, fd_check, normal};
+use common::cases::{
+    Case, Lcg, assert_near, compare, device, fd_check, normal, per_step_reference,
+};
 use common::values;
 use rnn_core::{
     GruCell, MultiRnnCell, OutputProjectionWrapper, OutputProjectionWrapperConfig, RnnCell,
-    dynamic_rnn, static_rnn,
+    SequencePlan, dynamic_rnn,
 };
 
 /// Both forms: `false` TF (`(r ⊙ h) W_hn`), `true` reset_after (`r ⊙ (h W_hn + b_hn)`).
@@ -97,7 +99,9 @@ fn dynamic_rnn_without_lengths_takes_the_fused_path() {
     for reset_after in FORMS {
         let cell = gru(3, 4, reset_after, &dev);
         let x = normal([2, 5, 3], &dev);
-        let (fused, state) = cell.fused_sequence(&x, &cell.zero_state(2, &dev)).unwrap();
+        let (fused, state) = cell
+            .fused_sequence(&x, &cell.zero_state(2, &dev), &SequencePlan::default())
+            .unwrap();
         let (dynamic, dyn_state) = dynamic_rnn(&cell, x, None, None).unwrap();
         assert_eq!(values(&fused), values(&dynamic));
         assert_eq!(values(&state), values(&dyn_state));
@@ -157,9 +161,8 @@ fn partial_gradient_needs_match_the_per_step_path() {
                 let (out, state) = if fused {
                     dynamic_rnn(&cell, x.clone(), None, None).unwrap()
                 } else {
-                    let steps = x.clone().iter_dim(1).map(|s| s.reshape([4, 5])).collect();
-                    let (outs, state) = static_rnn(&cell, steps, None, None).unwrap();
-                    (Tensor::stack(outs, 1), state)
+                    let h0 = cell.zero_state(4, &dev);
+                    per_step_reference(&cell, x.clone(), h0, None, false)
                 };
                 let loss = (out * r_out.clone()).sum() + (state * r_state.clone()).sum();
                 let g = loss.backward();

@@ -1,5 +1,5 @@
-//! The fused LSTM sequence (`LstmCell::fused_sequence`, `rnn_core::fused::lstm`) against the
-//! per-step path (`static_rnn` over `LstmCell::step`): outputs, final `(c, h)` and every
+//! The fused LSTM sequence (`LstmCell::fused_sequence`, the kernel family in `rnn_core`'s `fused` module) against the
+//! per-step path (`LstmCell::step` per time step, `common::cases::NoFuse`): outputs, final `(c, h)` and every
 //! gradient (inputs, both initial-state tensors, every parameter) on random shapes, with and
 //! without a forget bias, in stacks and under a projection; finite differences of the fused
 //! gradients; the untracked and plain-device forwards; long sequences.
@@ -11,7 +11,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::cases::{Case, Lcg, assert_near, compare, device, fd_check, normal};
 use common::values;
 use rnn_core::{
-    LstmCell, LstmState, MultiRnnCell, OutputProjectionWrapperConfig, RnnCell, dynamic_rnn,
+    LstmCell, LstmState, MultiRnnCell, OutputProjectionWrapperConfig, RnnCell, SequencePlan,
+    dynamic_rnn,
 };
 
 /// An LSTM cell with Glorot-scaled normal weights and a N(0, 0.3) bias (every gate block
@@ -74,7 +75,9 @@ fn dynamic_rnn_without_lengths_takes_the_fused_lstm_path() {
     let dev = device();
     let cell = lstm(3, 4, 1.0, &dev);
     let x = normal([2, 5, 3], &dev);
-    let (fused, state) = cell.fused_sequence(&x, &cell.zero_state(2, &dev)).unwrap();
+    let (fused, state) = cell
+        .fused_sequence(&x, &cell.zero_state(2, &dev), &SequencePlan::default())
+        .unwrap();
     let (dynamic, dyn_state) = dynamic_rnn(&cell, x.clone(), None, None).unwrap();
     assert_eq!(values(&fused), values(&dynamic));
     assert_eq!(values(&state.c), values(&dyn_state.c));

@@ -3,8 +3,8 @@
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::{Device, Tensor};
-use rnn_core::{RnnCell, static_rnn};
+use burn::tensor::{Device, Int, Tensor};
+use rnn_core::{RnnCell, SequencePlan, dynamic_rnn, last_valid_output};
 
 use crate::TrainError;
 
@@ -28,28 +28,24 @@ impl<C: RnnCell> SequenceClassifier<C> {
         Self { cell, dense }
     }
 
-    /// Logits `[B, n_classes]` for `inputs [B, T, I]`.
-    ///
-    /// A cell with a fused whole-sequence path ([`RnnCell::fused_sequence`]: basic cells, their
-    /// projections and stacks) runs it, and its last step is sliced out (one node for the whole
-    /// sequence with a hand-written backward; measured faster than the per-step loop, see
-    /// ARCHITECTURE.md). Other cells go through `static_rnn`, dropping the other outputs: no
-    /// `[B, T, O]` stack forward and no full-size slice gradient in backward, which the
-    /// per-step `dynamic_rnn` followed by a slice of its last step would cost.
+    /// Logits `[B, n_classes]` for `inputs [B, T, I]`: the dense layer on the last output of
+    /// the cell run by rnn-core's sequence driver (the fused path for the basic, LSTM and GRU
+    /// cells, their projections and stacks).
     pub fn forward(&self, inputs: Tensor<3>) -> Result<Tensor<2>, TrainError> {
-        let [b, t, i] = inputs.dims();
-        if t > 0 && i == self.cell.input_size() && b > 0 {
-            let zero = self.cell.zero_state(b, &inputs.device());
-            if let Some((outputs, _)) = self.cell.fused_sequence(&inputs, &zero) {
-                let last = outputs
-                    .narrow(1, t - 1, 1)
-                    .reshape([b, self.cell.output_size()]);
-                return Ok(self.dense.forward(last));
-            }
-        }
-        let steps = inputs.iter_dim(1).map(|x| x.reshape([b, i])).collect();
-        let (mut outputs, _) = static_rnn(&self.cell, steps, None, None)?;
-        let last = outputs.pop().expect("static_rnn rejects an empty sequence");
-        Ok(self.dense.forward(last))
+        self.forward_with_lengths(inputs, None)
+    }
+
+    /// As [`forward`](Self::forward) over padded sequences: `sequence_length [B]` (each in
+    /// `0..=T`); each example's logits come from its last valid step's output (zeros for
+    /// length 0, so the dense layer's bias).
+    pub fn forward_with_lengths(
+        &self,
+        inputs: Tensor<3>,
+        sequence_length: Option<Tensor<1, Int>>,
+    ) -> Result<Tensor<2>, TrainError> {
+        let [b, t, _] = inputs.dims();
+        let plan = SequencePlan::new(sequence_length.clone(), b, t, false)?;
+        let (outputs, _) = dynamic_rnn(&self.cell, inputs, None, sequence_length)?;
+        Ok(self.dense.forward(last_valid_output(outputs, &plan)))
     }
 }

@@ -6,8 +6,8 @@ use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
 use super::init_kernels;
-use crate::fused::{basic_rnn_sequence, last_step};
-use crate::{Activation, RnnCell};
+use crate::fused::{self, CellWeights};
+use crate::{Activation, RnnCell, SequencePlan};
 
 /// Configuration of a [`BasicRnnCell`]: `BasicRnnCellConfig::new(n_inputs, n_neurons)`.
 #[derive(Config, Debug)]
@@ -95,22 +95,21 @@ impl RnnCell for BasicRnnCell {
         (h.clone(), h)
     }
 
-    /// The fused sequence ([`crate::fused::basic_rnn_sequence`]): `inputs [B, T, I]`,
-    /// `state [B, H]` -> `outputs [B, T, H]`, final state `[B, H]` (the last output).
+    /// The fused sequence (the kernel family in `crate::fused`): `inputs [B, T, I]`,
+    /// `state [B, H]` -> `outputs [B, T, H]`, final state `[B, H]`, under `plan`.
     fn fused_sequence(
         &self,
         inputs: &Tensor<3>,
         state: &Tensor<2>,
+        plan: &SequencePlan,
     ) -> Option<(Tensor<3>, Tensor<2>)> {
-        let outputs = basic_rnn_sequence(
-            inputs.clone(),
-            state.clone(),
+        let w = CellWeights::basic(
+            self.activation,
             self.wx.val(),
             self.wh.val(),
             self.bias.val(),
-            self.activation,
         );
-        let last = last_step(&outputs);
-        Some((outputs, last))
+        let (outputs, mut states) = fused::sequence(w, inputs, &[state.clone()], plan)?;
+        Some((outputs, states.swap_remove(0)))
     }
 }

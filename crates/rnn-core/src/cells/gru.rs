@@ -6,9 +6,8 @@ use burn::nn::Initializer;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
-use crate::RnnCell;
-use crate::fused::gru::gru_sequence;
-use crate::fused::last_step;
+use crate::fused::{self, CellWeights};
+use crate::{RnnCell, SequencePlan};
 
 /// Configuration of a [`GruCell`]: `GruCellConfig::new(n_inputs, n_neurons)`.
 #[derive(Config, Debug)]
@@ -138,23 +137,19 @@ impl RnnCell for GruCell {
         (new_h.clone(), new_h)
     }
 
-    /// The fused sequence ([`crate::fused::gru::gru_sequence`]), either form: `inputs [B, T, I]`,
-    /// `state [B, H]` -> `outputs [B, T, H]`, final state `[B, H]` (the last output).
+    /// The fused sequence (the kernel family in `crate::fused`), either form:
+    /// `inputs [B, T, I]`, `state [B, H]` -> `outputs [B, T, H]`, final state `[B, H]`,
+    /// under `plan`. The kernel reads `[wh_gates | wh_candidate]` as one `[H, 3H]` matrix.
     fn fused_sequence(
         &self,
         inputs: &Tensor<3>,
         state: &Tensor<2>,
+        plan: &SequencePlan,
     ) -> Option<(Tensor<3>, Tensor<2>)> {
-        let outputs = gru_sequence(
-            inputs.clone(),
-            state.clone(),
-            self.wx.val(),
-            self.wh_gates.val(),
-            self.wh_candidate.val(),
-            self.bias.val(),
-            self.bias_hn.as_ref().map(|b| b.val()),
-        );
-        let last = last_step(&outputs);
-        Some((outputs, last))
+        let wh = Tensor::cat(vec![self.wh_gates.val(), self.wh_candidate.val()], 1);
+        let b_hn = self.bias_hn.as_ref().map(|b| b.val());
+        let w = CellWeights::gru(self.wx.val(), wh, self.bias.val(), b_hn);
+        let (outputs, mut states) = fused::sequence(w, inputs, &[state.clone()], plan)?;
+        Some((outputs, states.swap_remove(0)))
     }
 }

@@ -7,9 +7,8 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Bool, Device, Tensor};
 
 use super::init_kernels;
-use crate::fused::last_step;
-use crate::fused::lstm::lstm_sequence;
-use crate::{RnnCell, RnnState};
+use crate::fused::{self, CellWeights};
+use crate::{RnnCell, RnnState, SequencePlan};
 
 /// Configuration of an [`LstmCell`]: `LstmCellConfig::new(n_inputs, n_neurons)`.
 #[derive(Config, Debug)]
@@ -150,23 +149,23 @@ impl RnnCell for LstmCell {
         (h.clone(), LstmState { c, h })
     }
 
-    /// The fused sequence ([`crate::fused::lstm::lstm_sequence`]): `inputs [B, T, I]`,
-    /// state `(c, h)` of `[B, H]` -> `outputs [B, T, H]`, final state `(c_T, h_T)`.
+    /// The fused sequence (the kernel family in `crate::fused`): `inputs [B, T, I]`,
+    /// state `(c, h)` of `[B, H]` -> `outputs [B, T, H]`, final state `(c, h)`, under `plan`.
     fn fused_sequence(
         &self,
         inputs: &Tensor<3>,
         state: &LstmState,
+        plan: &SequencePlan,
     ) -> Option<(Tensor<3>, LstmState)> {
-        let (outputs, c) = lstm_sequence(
-            inputs.clone(),
-            state.h.clone(),
-            state.c.clone(),
+        let w = CellWeights::lstm(
+            self.forget_bias as f32,
             self.wx.val(),
             self.wh.val(),
             self.bias.val(),
-            self.forget_bias as f32,
         );
-        let h = last_step(&outputs);
+        let init = [state.h.clone(), state.c.clone()];
+        let (outputs, states) = fused::sequence(w, inputs, &init, plan)?;
+        let [h, c]: [Tensor<2>; 2] = states.try_into().ok()?;
         Some((outputs, LstmState { c, h }))
     }
 }

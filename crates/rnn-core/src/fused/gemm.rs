@@ -71,23 +71,37 @@ const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` with `accumulate`; `dst` is row-major
 /// `[lhs.rows, rhs.cols]` at the start of the slice. Panics on mismatched shapes.
 pub(crate) fn matmul_into(dst: &mut [f32], lhs: Mat<'_>, rhs: Mat<'_>, accumulate: bool) {
+    matmul_into_rows(dst, rhs.cols, lhs, rhs, accumulate);
+}
+
+/// As [`matmul_into`], with rows of `dst` `dst_stride` elements apart (a column block of a
+/// wider row-major buffer: row `r` of the product is `dst[r * dst_stride..][..rhs.cols]`).
+pub(crate) fn matmul_into_rows(
+    dst: &mut [f32],
+    dst_stride: usize,
+    lhs: Mat<'_>,
+    rhs: Mat<'_>,
+    accumulate: bool,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(
         rhs.rows, k,
         "inner dimensions: [{m}, {k}] x [{}, {n}]",
         rhs.rows
     );
-    assert!(
-        dst.len() >= m * n,
-        "output [{m}, {n}] does not fit in {} elements",
-        dst.len()
-    );
     if m == 0 || n == 0 {
         return;
     }
+    assert!(
+        dst_stride >= n && dst.len() > (m - 1) * dst_stride + n - 1,
+        "output [{m}, {n}] with row stride {dst_stride} does not fit in {} elements",
+        dst.len()
+    );
     if k == 0 {
         if !accumulate {
-            dst[..m * n].fill(0.0);
+            for row in 0..m {
+                dst[row * dst_stride..][..n].fill(0.0);
+            }
         }
         return;
     }
@@ -97,8 +111,8 @@ pub(crate) fn matmul_into(dst: &mut [f32], lhs: Mat<'_>, rhs: Mat<'_>, accumulat
         gemm::Parallelism::None
     };
     // SAFETY: every element gemm reads lies inside `lhs.data` / `rhs.data` (checked when the
-    // `Mat`s were built) and every element it writes inside `dst[..m * n]` (checked above);
-    // `dst` is a unique borrow, so it overlaps neither input.
+    // `Mat`s were built) and every element it writes inside `dst` (checked above); `dst` is a
+    // unique borrow, so it overlaps neither input.
     unsafe {
         gemm::gemm(
             m,
@@ -106,7 +120,7 @@ pub(crate) fn matmul_into(dst: &mut [f32], lhs: Mat<'_>, rhs: Mat<'_>, accumulat
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_stride as isize,
             accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,

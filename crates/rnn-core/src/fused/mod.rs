@@ -1,64 +1,202 @@
-//! The fused whole-sequence paths: one op for all T steps, with a hand-written backward (BPTT
-//! by hand) instead of one autodiff node per op per step. This module holds the basic RNN
-//! cell's; [`lstm`] and [`gru`] follow the same plan for the LSTM and GRU cells, and share
-//! `gemm.rs` (products into the CPU kernels' own buffers) and `activation.rs` (vectorised
-//! tanh/sigmoid) on flex.
+//! The fused whole-sequence path: one op for all T steps of one cell, with a hand-written
+//! backward (BPTT by hand), instead of several autodiff nodes per step. One kernel family
+//! serves every cell, every length pattern and both directions:
 //!
-//! [`basic_rnn_sequence`] computes `h_t = act(x_t W_x + h_{t-1} W_h + b)` for every step and
-//! returns all `h_t` as `[B, T, H]`. On an autodiff device it records one graph node; its
-//! backward runs only the `dh` recurrence per step (`dz_t = (dH_t + dh_next) * act'(z_t)`,
-//! `dh_next = dz_t W_h^T`) and then one matmul per weight over all steps (`dW_x = X^T dZ`,
-//! `dW_h = Hprev^T dZ`, `db = sum dZ`, `dx = dZ W_x^T`). It is a burn backend extension
-//! ([`ops::FusedRnnBackend`]): generic primitive kernels ([`kernels`]) on every backend, a
-//! raw-buffer CPU kernel with a vectorised activation on flex.
+//! - `layout.rs`: TF's `sequence_length` and `reverse_sequence` as a packing of the batch
+//!   (sorted by length; step `t` is one block of the rows still running);
+//! - `kernel.rs`: the time loop, input projection, buffers, weight-gradient GEMMs and the
+//!   subnormal flush, generic over a cell's [`kernel::Gates`];
+//! - `basic.rs`, `lstm.rs`, `gru.rs`: each cell's gate maths (one step forward and backward)
+//!   and weight layout;
+//! - `op.rs`: the burn backend extension and the one graph node;
+//! - `gemm.rs` (products into the kernel's own buffers), `activation.rs` (vectorised
+//!   tanh/sigmoid).
 //!
-//! Users do not call it directly: [`RnnCell::fused_sequence`](crate::RnnCell::fused_sequence)
-//! exposes it for [`BasicRnnCell`](crate::BasicRnnCell) (and through
-//! [`OutputProjectionWrapper`](crate::OutputProjectionWrapper) and
-//! [`MultiRnnCell`](crate::MultiRnnCell)), and [`dynamic_rnn`](crate::dynamic_rnn) takes it
-//! when there is no `sequence_length`.
+//! The kernels run on host `f32` buffers: the flex backend (burn's CPU backend, rnn-core's
+//! default). Other backends and dtypes take the per-step path of the sequence driver
+//! ([`crate::unroll`]); [`sequence`] returns `None` for them. Users do not call this module:
+//! the cells' [`RnnCell::fused_sequence`](crate::RnnCell::fused_sequence) does, and the
+//! driver calls that.
 
 mod activation;
-#[cfg(feature = "flex")]
-mod flex;
-#[cfg(feature = "flex")]
+mod basic;
 mod gemm;
-pub mod gru;
-pub mod kernels;
-pub mod lstm;
-pub mod ops;
+mod gru;
+mod kernel;
+mod layout;
+mod lstm;
+#[cfg(feature = "flex")]
+mod op;
 
-use burn::tensor::Tensor;
+use std::sync::Arc;
 
-use crate::Activation;
-use ops::FusedRnnBackend;
+use burn::tensor::{DType, Tensor};
 
-/// The last step of a sequence's outputs: `[B, T, H] -> [B, H]` (the final `h` of the basic,
-/// LSTM and GRU cells' fused paths).
-pub(crate) fn last_step(outputs: &Tensor<3>) -> Tensor<2> {
-    let [b, t, h] = outputs.dims();
-    outputs.clone().narrow(1, t - 1, 1).reshape([b, h])
+use crate::{Activation, SequencePlan};
+use layout::Layout;
+
+/// Which cell, with its non-tensor settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum SpecCell {
+    /// The basic cell.
+    Basic(basic::Basic),
+    /// The LSTM (states `h`, `c`).
+    Lstm(lstm::Lstm),
+    /// The GRU (either form).
+    Gru(gru::Gru),
 }
 
-/// The basic RNN over a whole sequence in one op: `x [B, T, I]`, `h0 [B, H]`, `wx [I, H]`,
-/// `wh [H, H]`, `b [H]` -> `hs [B, T, H]`, `hs[:, t] = act(x[:, t] wx + hs[:, t-1] wh + b)`
-/// (`hs[:, -1] = h0`). Gradients flow to every tracked input.
-pub fn basic_rnn_sequence(
-    x: Tensor<3>,
-    h0: Tensor<2>,
-    wx: Tensor<2>,
-    wh: Tensor<2>,
-    b: Tensor<1>,
-    activation: Activation,
-) -> Tensor<3> {
-    Tensor::from_dispatch(
-        <burn::backend::Dispatch as FusedRnnBackend>::basic_rnn_sequence(
-            x.into_dispatch(),
-            h0.into_dispatch(),
-            wx.into_dispatch(),
-            wh.into_dispatch(),
-            b.into_dispatch(),
-            activation,
-        ),
-    )
+/// Everything about one call that is not a tensor.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub(crate) cell: SpecCell,
+    pub(crate) layout: Arc<Layout>,
+    /// I and H.
+    pub(crate) i: usize,
+    pub(crate) h: usize,
+}
+
+impl Spec {
+    pub(crate) fn states(&self) -> usize {
+        match self.cell {
+            SpecCell::Lstm(_) => 2,
+            _ => 1,
+        }
+    }
+
+    pub(crate) fn gates(&self) -> usize {
+        match self.cell {
+            SpecCell::Basic(_) => 1,
+            SpecCell::Lstm(_) => 4,
+            SpecCell::Gru(_) => 3,
+        }
+    }
+
+    pub(crate) fn has_b2(&self) -> bool {
+        matches!(self.cell, SpecCell::Gru(g) if g.reset_after)
+    }
+}
+
+/// A cell's weights as the kernel family reads them: `wx [I, G*H]`, `wh [H, G*H]`,
+/// `b [G*H]`, and GRU's `b_hn [H]` in the reset_after form.
+pub(crate) struct CellWeights {
+    pub cell: SpecCell,
+    pub wx: Tensor<2>,
+    pub wh: Tensor<2>,
+    pub b: Tensor<1>,
+    pub b2: Option<Tensor<1>>,
+}
+
+impl CellWeights {
+    /// The basic cell's.
+    pub fn basic(activation: Activation, wx: Tensor<2>, wh: Tensor<2>, b: Tensor<1>) -> Self {
+        let cell = SpecCell::Basic(basic::Basic(activation));
+        Self::new(cell, wx, wh, b, None)
+    }
+
+    /// The LSTM's (gate blocks `i, f, g, o`).
+    pub fn lstm(forget_bias: f32, wx: Tensor<2>, wh: Tensor<2>, b: Tensor<1>) -> Self {
+        Self::new(SpecCell::Lstm(lstm::Lstm { forget_bias }), wx, wh, b, None)
+    }
+
+    /// The GRU's: `wh = [wh_gates | wh_candidate]`; `b_hn` selects the reset_after form.
+    pub fn gru(wx: Tensor<2>, wh: Tensor<2>, b: Tensor<1>, b_hn: Option<Tensor<1>>) -> Self {
+        let reset_after = b_hn.is_some();
+        Self::new(SpecCell::Gru(gru::Gru { reset_after }), wx, wh, b, b_hn)
+    }
+
+    fn new(
+        cell: SpecCell,
+        wx: Tensor<2>,
+        wh: Tensor<2>,
+        b: Tensor<1>,
+        b2: Option<Tensor<1>>,
+    ) -> Self {
+        Self {
+            cell,
+            wx,
+            wh,
+            b,
+            b2,
+        }
+    }
+}
+
+/// Whether `t` lives on the flex backend (directly or under autodiff).
+#[cfg(feature = "flex")]
+fn on_flex(t: &Tensor<3>) -> bool {
+    use burn::backend::DispatchDevice;
+    match t.device().as_dispatch().clone() {
+        DispatchDevice::Flex(_) => true,
+        DispatchDevice::Autodiff(d) => matches!(d.inner(), DispatchDevice::Flex(_)),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+/// One cell over `x [B, T, I]` from `init` (`[h0]`, or `[h0, c0]` for the LSTM, each `[B, H]`)
+/// as `plan` says, on the fused path: `outputs [B, T, H]` in input time (zero past each
+/// length) and each state tensor's final value (the state after each example's last valid
+/// step; the initial one for length 0). `None` when the tensors are not flex `f32`: the
+/// caller runs the per-step loop.
+#[cfg(feature = "flex")]
+pub(crate) fn sequence(
+    w: CellWeights,
+    x: &Tensor<3>,
+    init: &[Tensor<2>],
+    plan: &SequencePlan,
+) -> Option<(Tensor<3>, Vec<Tensor<2>>)> {
+    let f32s = [x.dtype(), w.wx.dtype(), w.wh.dtype(), w.b.dtype()]
+        .into_iter()
+        .chain(init.iter().map(Tensor::dtype))
+        .all(|d| d == DType::F32);
+    if !f32s || !on_flex(x) {
+        return None;
+    }
+    let [batch, steps, i] = x.dims();
+    let h = w.wh.dims()[0];
+    let layout = Layout::new(batch, steps, plan.host_lengths(), plan.is_reverse());
+    let spec = Spec {
+        cell: w.cell,
+        layout: Arc::new(layout),
+        i,
+        h,
+    };
+    let states = spec.states();
+    let device = x.device();
+    let placeholder = || Tensor::<1>::zeros([1], &device).into_dispatch();
+    let c0 = match init.get(1) {
+        Some(c) => c.clone().into_dispatch(),
+        None => placeholder(),
+    };
+    let b2 = match w.b2 {
+        Some(b) => b.into_dispatch(),
+        None => placeholder(),
+    };
+    let out: Tensor<3> =
+        Tensor::from_dispatch(<burn::backend::Dispatch as op::FusedRnnBackend>::fused_rnn(
+            x.clone().into_dispatch(),
+            init[0].clone().into_dispatch(),
+            c0,
+            w.wx.into_dispatch(),
+            w.wh.into_dispatch(),
+            w.b.into_dispatch(),
+            b2,
+            spec,
+        ));
+    let finals = (0..states)
+        .map(|s| out.clone().narrow(1, steps + s, 1).reshape([batch, h]))
+        .collect();
+    Some((out.narrow(1, 0, steps), finals))
+}
+
+/// Without the flex backend there is no fused path: the driver runs the per-step loop.
+#[cfg(not(feature = "flex"))]
+pub(crate) fn sequence(
+    _: CellWeights,
+    _: &Tensor<3>,
+    _: &[Tensor<2>],
+    _: &SequencePlan,
+) -> Option<(Tensor<3>, Vec<Tensor<2>>)> {
+    None
 }

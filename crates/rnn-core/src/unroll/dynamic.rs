@@ -1,79 +1,31 @@
-//! TF's `dynamic_rnn`: the cell run over a `[B, T, I]` tensor in one loop.
+//! TF's `dynamic_rnn`: the cell run over a `[B, T, I]` tensor.
 
 use burn::tensor::{Int, Tensor};
 
-use super::lengths::SequenceLengths;
-use super::{check_features, resolve_initial_state, zero_finished};
-use crate::{RnnCell, RnnError, RnnState};
+use crate::{RnnCell, RnnError};
 
 /// Runs `cell` over `inputs [B, T, I]`, as TF's `dynamic_rnn` (batch-major).
 ///
 /// - `inputs`: `[B, T, I]`, I = `cell.input_size()`, no dimension zero.
-/// - `initial_state`: batch B, or `None` for `cell.zero_state`.
+/// - `initial_state`: batch B and the cell's state sizes, or `None` for `cell.zero_state`.
 /// - `sequence_length`: `[B]`, each in `0..=T`. Outputs of steps `t >= len[b]` are zero and
 ///   the state is carried through, so the returned state is the state after step `len[b] - 1`
 ///   (the initial state for length 0).
 ///
 /// Returns `outputs [B, T, O]` and the final state.
 ///
-/// Without `sequence_length`, a cell with a fused whole-sequence path
-/// ([`RnnCell::fused_sequence`]: the basic, LSTM and GRU cells, and projection wrappers and
-/// stacks of them) runs it: one op with a hand-written backward ([`crate::fused`]). Otherwise, and always with
-/// lengths, each step calls `cell.step` on that step's slice of `inputs`. Measured on burn 0.22 (flex),
-/// this beats projecting every step's input with one matmul before the loop, whose per-step
-/// slices cost a full-size zeros + slice_assign each in backward (ARCHITECTURE.md). Masks are
-/// built only for steps where some example has ended; steps past the longest length are not
-/// computed at all.
+/// The basic, LSTM and GRU cells, their projections, stacks and inactive dropout wrappers run
+/// the fused whole-sequence path ([`RnnCell::fused_sequence`], one op with a hand-written
+/// backward), with or without lengths: examples are packed by length, so padding is never
+/// computed. Other cells, and other backends than flex, run `cell.step` per time step on that
+/// step's slice of `inputs`; steps past the longest length are not computed.
 pub fn dynamic_rnn<C: RnnCell>(
     cell: &C,
     inputs: Tensor<3>,
     initial_state: Option<C::State>,
     sequence_length: Option<Tensor<1, Int>>,
 ) -> Result<(Tensor<3>, C::State), RnnError> {
-    let dims = inputs.dims();
-    check_features("inputs", &dims, cell.input_size(), "[B, T, I]")?;
-    let [batch, n_steps, _] = dims;
-    let device = inputs.device();
-    let lengths = sequence_length
-        .map(|l| SequenceLengths::new(l, batch, n_steps))
-        .transpose()?;
-    let mut state = resolve_initial_state(cell, initial_state, batch, &device)?;
-    if lengths.is_none()
-        && let Some(fused) = cell.fused_sequence(&inputs, &state)
-    {
-        return Ok(fused);
-    }
-    let n_run = lengths.as_ref().map_or(n_steps, |l| l.max);
-    let n_outputs = cell.output_size();
-    if n_run == 0 {
-        return Ok((Tensor::zeros([batch, n_steps, n_outputs], &device), state));
-    }
-
-    let n_inputs = cell.input_size();
-    let mut outputs = Vec::with_capacity(n_run);
-    for (t, x) in inputs.narrow(1, 0, n_run).iter_dim(1).enumerate() {
-        // Keep the old state only where a finished example needs it carried through.
-        let masked = lengths.as_ref().filter(|l| l.masks_step(t));
-        let old = masked.map(|_| state.clone());
-        let (out, new_state) = cell.step(x.reshape([batch, n_inputs]), state);
-        match (masked, old) {
-            (Some(l), Some(old)) => {
-                let valid = l.valid_at(t);
-                outputs.push(zero_finished(out, &valid));
-                state = C::State::select_rows(&valid, new_state, old);
-            }
-            _ => {
-                outputs.push(out);
-                state = new_state;
-            }
-        }
-    }
-    let mut outputs: Tensor<3> = Tensor::stack(outputs, 1);
-    if n_run < n_steps {
-        let padding = Tensor::zeros([batch, n_steps - n_run, n_outputs], &device);
-        outputs = Tensor::cat(vec![outputs, padding], 1);
-    }
-    Ok((outputs, state))
+    super::driver::run(cell, inputs, initial_state, sequence_length, false)
 }
 
 #[cfg(test)]
@@ -218,7 +170,36 @@ mod tests {
         assert!(
             err.contains("`initial_state`")
                 && err.contains("batch size 2")
-                && err.contains("batch size 3"),
+                && err.contains("shapes [3, 4]"),
+            "{err}"
+        );
+        // The right batch, the wrong hidden size (the fused path would read past the buffer).
+        let err = dynamic_rnn(
+            &cell,
+            Tensor::zeros([2, 5, 3], &dev),
+            Some(Tensor::zeros([2, 7], &dev)),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("shapes [2, 4]") && err.contains("shapes [2, 7]"),
+            "{err}"
+        );
+        // A stack's state list of the wrong length.
+        let stack =
+            crate::MultiRnnCell::new(vec![cell.clone(), BasicRnnCellConfig::new(4, 4).init(&dev)])
+                .unwrap();
+        let err = dynamic_rnn(
+            &stack,
+            Tensor::zeros([2, 5, 3], &dev),
+            Some(vec![Tensor::zeros([2, 4], &dev)]),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("2 tensor(s)") && err.contains("got 1 tensor(s)"),
             "{err}"
         );
     }

@@ -14,6 +14,8 @@ pub struct SequenceLengths {
     pub min: usize,
     /// The longest length: steps from it on are all padding and are not computed.
     pub max: usize,
+    /// The lengths on the host, `[B]`.
+    host: Vec<usize>,
 }
 
 impl SequenceLengths {
@@ -32,10 +34,9 @@ impl SequenceLengths {
                 format!("[{b}]"),
             ));
         }
-        let host: Vec<i64> = lengths
-            .to_data()
-            .try_into_vec_as::<i64>()
-            .expect("an Int tensor converts to i64");
+        let host: Vec<i64> = lengths.to_data().try_into_vec_as::<i64>().map_err(|e| {
+            RnnError::invalid("sequence_length", "an integer tensor", format!("{e:?}"))
+        })?;
         for (index, &value) in host.iter().enumerate() {
             if value < 0 || value as usize > n_steps {
                 return Err(RnnError::SequenceLength {
@@ -49,12 +50,23 @@ impl SequenceLengths {
             lengths,
             min: host.iter().copied().min().unwrap_or(0) as usize,
             max: host.iter().copied().max().unwrap_or(0) as usize,
+            host: host.iter().map(|&v| v as usize).collect(),
         })
     }
 
     /// The examples still running at step `t`: `len[b] > t`, `[B]`.
     pub fn valid_at(&self, t: usize) -> Tensor<1, Bool> {
         self.lengths.clone().greater_elem(t as i64)
+    }
+
+    /// The lengths on the host, `[B]`.
+    pub fn host(&self) -> &[usize] {
+        &self.host
+    }
+
+    /// The lengths on the device, `[B]`.
+    pub fn tensor(&self) -> &Tensor<1, Int> {
+        &self.lengths
     }
 
     /// Whether step `t` needs masking (some example ended at or before it).

@@ -1,46 +1,18 @@
-//! The unrolls: a cell over a sequence. `static_unroll` (TF's `static_rnn`: a `Vec` of steps),
-//! `dynamic` (TF's `dynamic_rnn`: one `[B, T, I]` tensor), and `lengths`, TF's
-//! `sequence_length` contract that both share.
+//! The unrolls: a cell over a sequence. `driver` is the one place that runs a sequence
+//! (initial state, lengths, direction, fused or per-step); `dynamic` (TF's `dynamic_rnn`: one
+//! `[B, T, I]` tensor), `static_unroll` (TF's `static_rnn`: a `Vec` of steps) and
+//! `bidirectional` (TF's bidirectional and stacked bidirectional RNNs) are thin callers of it;
+//! `lengths` is TF's `sequence_length` contract, checked once.
 
+pub mod bidirectional;
+pub mod driver;
 pub mod dynamic;
 pub mod lengths;
 pub mod static_unroll;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
-use crate::{RnnCell, RnnError, RnnState};
-
-/// The initial state: the given one after checking its batch size, else the cell's zero state.
-pub(crate) fn resolve_initial_state<C: RnnCell>(
-    cell: &C,
-    initial_state: Option<C::State>,
-    batch_size: usize,
-    device: &Device,
-) -> Result<C::State, RnnError> {
-    match initial_state {
-        Some(state) => {
-            if state.batch_size() != batch_size {
-                return Err(RnnError::invalid(
-                    "initial_state",
-                    format!("a state of batch size {batch_size} (the batch of `inputs`)"),
-                    format!("batch size {}", state.batch_size()),
-                ));
-            }
-            for t in state.tensors() {
-                let dims = t.dims();
-                if dims[0] != batch_size {
-                    return Err(RnnError::invalid(
-                        "initial_state",
-                        format!("every tensor of shape [{batch_size}, _]"),
-                        format!("{dims:?}"),
-                    ));
-                }
-            }
-            Ok(state)
-        }
-        None => Ok(cell.zero_state(batch_size, device)),
-    }
-}
+use crate::RnnError;
 
 /// Checks one step's input against the cell: `[B, I]` with I = `cell.input_size()`.
 pub(crate) fn check_features(

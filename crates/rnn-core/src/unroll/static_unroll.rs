@@ -1,27 +1,37 @@
-//! TF's `static_rnn`: the cell applied to a list of steps, one call per step.
+//! TF's `static_rnn`: the cell applied to a list of steps.
 
 use burn::tensor::{Int, Tensor};
 
-use super::lengths::SequenceLengths;
-use super::{check_features, resolve_initial_state, zero_finished};
-use crate::{RnnCell, RnnError, RnnState};
+use super::check_features;
+use crate::{RnnCell, RnnError};
 
 /// Runs `cell` over `inputs`, one `[B, I]` tensor per step, as TF's `static_rnn`.
 ///
-/// - `inputs`: T tensors `[B, I]`, I = `cell.input_size()`, T >= 1.
+/// - `inputs`: T tensors `[B, I]`, I = `cell.input_size()`, T >= 1, all of one shape.
 /// - `initial_state`: batch B, or `None` for `cell.zero_state`.
 /// - `sequence_length`: `[B]`, each in `0..=T`. Outputs of steps `t >= len[b]` are zero and
 ///   the state is carried through, so the returned state is the state after step `len[b] - 1`.
 ///
-/// Returns the T outputs `[B, O]` and the final state. Every step calls `cell.step`, as TF
-/// built one copy of the cell per step; [`dynamic_rnn`](crate::dynamic_rnn) is the faster
-/// loop for the same result.
+/// Returns the T outputs `[B, O]` and the final state: the same values as
+/// [`dynamic_rnn`](crate::dynamic_rnn) over the stacked steps, which it calls.
 pub fn static_rnn<C: RnnCell>(
     cell: &C,
     inputs: Vec<Tensor<2>>,
     initial_state: Option<C::State>,
     sequence_length: Option<Tensor<1, Int>>,
 ) -> Result<(Vec<Tensor<2>>, C::State), RnnError> {
+    let stacked = stack_steps(cell, inputs)?;
+    let [batch, _, _] = stacked.dims();
+    let (outputs, state) =
+        super::driver::run(cell, stacked, initial_state, sequence_length, false)?;
+    Ok((unstack_steps(outputs, batch), state))
+}
+
+/// Checks T steps `[B, I]` (T >= 1, one shape, I = the cell's) and stacks them: `[B, T, I]`.
+pub(crate) fn stack_steps<C: RnnCell>(
+    cell: &C,
+    inputs: Vec<Tensor<2>>,
+) -> Result<Tensor<3>, RnnError> {
     let Some(first) = inputs.first() else {
         return Err(RnnError::invalid(
             "inputs",
@@ -30,7 +40,6 @@ pub fn static_rnn<C: RnnCell>(
         ));
     };
     let first_dims = first.dims();
-    let device = first.device();
     for (t, x) in inputs.iter().enumerate() {
         let dims = x.dims();
         check_features("inputs", &dims, cell.input_size(), "steps [B, I]")?;
@@ -42,31 +51,13 @@ pub fn static_rnn<C: RnnCell>(
             ));
         }
     }
-    let [batch, _] = first_dims;
-    let n_steps = inputs.len();
-    let lengths = sequence_length
-        .map(|l| SequenceLengths::new(l, batch, n_steps))
-        .transpose()?;
-    let mut state = resolve_initial_state(cell, initial_state, batch, &device)?;
-    let mut outputs = Vec::with_capacity(n_steps);
-    for (t, x) in inputs.into_iter().enumerate() {
-        // Keep the old state only where a finished example needs it carried through.
-        let masked = lengths.as_ref().filter(|l| l.masks_step(t));
-        let old = masked.map(|_| state.clone());
-        let (out, new_state) = cell.step(x, state);
-        match (masked, old) {
-            (Some(l), Some(old)) => {
-                let valid = l.valid_at(t);
-                outputs.push(zero_finished(out, &valid));
-                state = C::State::select_rows(&valid, new_state, old);
-            }
-            _ => {
-                outputs.push(out);
-                state = new_state;
-            }
-        }
-    }
-    Ok((outputs, state))
+    Ok(Tensor::stack(inputs, 1))
+}
+
+/// `[B, T, O]` -> T tensors `[B, O]`.
+pub(crate) fn unstack_steps(outputs: Tensor<3>, batch: usize) -> Vec<Tensor<2>> {
+    let o = outputs.dims()[2];
+    outputs.iter_dim(1).map(|s| s.reshape([batch, o])).collect()
 }
 
 #[cfg(test)]

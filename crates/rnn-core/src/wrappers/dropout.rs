@@ -4,7 +4,7 @@ use burn::config::Config;
 use burn::module::{Flag, Module, Param};
 use burn::tensor::{Bool, Device, Distribution, Tensor};
 
-use crate::{RnnCell, RnnError, RnnState};
+use crate::{RnnCell, RnnError, RnnState, SequencePlan};
 
 /// Keep probabilities of a [`DropoutWrapper`], TF's names. 1.0 means no dropout there.
 #[derive(Config, Debug)]
@@ -282,13 +282,14 @@ impl<C: RnnCell> RnnCell for DropoutWrapper<C> {
         &self,
         inputs: &Tensor<3>,
         state: &Self::State,
+        plan: &SequencePlan,
     ) -> Option<(Tensor<3>, Self::State)> {
         let drops =
             self.input_keep_prob < 1.0 || self.output_keep_prob < 1.0 || self.state_keep_prob < 1.0;
         if drops && self.is_active(&inputs.device()) {
             return None;
         }
-        let (outputs, inner) = self.cell.fused_sequence(inputs, &state.inner)?;
+        let (outputs, inner) = self.cell.fused_sequence(inputs, &state.inner, plan)?;
         Some((
             outputs,
             DropoutState {

@@ -3,7 +3,8 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use crate::{RnnCell, RnnError};
+use crate::unroll::driver::run_planned;
+use crate::{RnnCell, RnnError, SequencePlan};
 
 /// A stack of cells of one type (sizes may differ per layer). Its state is every layer's
 /// state, the first layer first, as TF returns them; its output is the last layer's.
@@ -87,29 +88,25 @@ impl<C: RnnCell> RnnCell for MultiRnnCell<C> {
         self.run_layers(first, states)
     }
 
-    /// Layer by layer over the whole sequence (the same values as step by step, without
-    /// lengths): each layer's fused sequence feeds the next. `None` when the first layer has no
-    /// fused path; a later layer without one runs its own per-step loop (`dynamic_rnn`).
-    /// Shapes: `inputs [B, T, I]` -> `outputs [B, T, O_last]`, one state per layer.
+    /// Layer by layer over the whole sequence under `plan` (the same values as step by step:
+    /// with lengths and direction, each layer's padding outputs are zero and never read): each
+    /// layer's fused sequence feeds the next. `None` when the first layer has no fused path; a
+    /// later layer without one runs the driver's per-step loop. Shapes: `inputs [B, T, I]` ->
+    /// `outputs [B, T, O_last]`, one state per layer.
     fn fused_sequence(
         &self,
         inputs: &Tensor<3>,
         state: &Vec<C::State>,
+        plan: &SequencePlan,
     ) -> Option<(Tensor<3>, Vec<C::State>)> {
-        assert_eq!(
-            state.len(),
-            self.cells.len(),
-            "MultiRnnCell: one state per layer"
-        );
-        let (mut x, s0) = self.cells[0].fused_sequence(inputs, &state[0])?;
+        if state.len() != self.cells.len() {
+            return None;
+        }
+        let (mut x, s0) = self.cells[0].fused_sequence(inputs, &state[0], plan)?;
         let mut new_states = Vec::with_capacity(self.cells.len());
         new_states.push(s0);
         for (cell, s) in self.cells[1..].iter().zip(&state[1..]) {
-            let (out, s) = match cell.fused_sequence(&x, s) {
-                Some(r) => r,
-                None => crate::dynamic_rnn(cell, x, Some(s.clone()), None)
-                    .expect("a stack's layers are checked at construction"),
-            };
+            let (out, s) = run_planned(cell, x, s.clone(), plan);
             x = out;
             new_states.push(s);
         }

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::{Initializer, Linear};
 use burn::tensor::{Device, Tensor};
 
-use crate::RnnCell;
+use crate::{RnnCell, SequencePlan};
 
 /// Configuration of an [`OutputProjectionWrapper`]: the projected size (TF's `output_size`).
 #[derive(Config, Debug)]
@@ -69,15 +69,24 @@ impl<C: RnnCell> RnnCell for OutputProjectionWrapper<C> {
     }
 
     /// The inner cell's fused sequence, then the projection as one `[B*T, H] x [H, O]` matmul
-    /// (`[B, T, I]` -> `[B, T, O]`); `None` when the inner cell has no fused path.
+    /// (`[B, T, I]` -> `[B, T, O]`), zeroed past each length (a projection of a zero output is
+    /// its bias; TF zeroes the wrapper's outputs). `None` when the inner cell has no fused path.
     fn fused_sequence(
         &self,
         inputs: &Tensor<3>,
         state: &C::State,
+        plan: &SequencePlan,
     ) -> Option<(Tensor<3>, C::State)> {
-        let (outputs, state) = self.cell.fused_sequence(inputs, state)?;
+        let (outputs, state) = self.cell.fused_sequence(inputs, state, plan)?;
         let [b, t, h] = outputs.dims();
-        let projected = self.projection.forward(outputs.reshape([b * t, h]));
-        Some((projected.reshape([b, t, self.output_size()]), state))
+        let projected = self
+            .projection
+            .forward(outputs.reshape([b * t, h]))
+            .reshape([b, t, self.output_size()]);
+        let projected = match plan.valid_mask(t, &projected.device()) {
+            Some(mask) => projected * mask,
+            None => projected,
+        };
+        Some((projected, state))
     }
 }

@@ -3,9 +3,9 @@
 //! of a run, comparison against the per-step path, finite differences.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use burn::module::{ModuleVisitor, Param};
-use burn::tensor::{Device, Gradients, Tensor, TensorData};
-use rnn_core::{LstmState, RnnCell, RnnState, dynamic_rnn, static_rnn};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+use rnn_core::{LstmState, RnnCell, RnnState, SequencePlan, dynamic_rnn};
 
 use super::{perturbed, values};
 
@@ -91,6 +91,81 @@ pub struct Case<C: RnnCell> {
     pub h0: C::State,
     pub r_out: Tensor<3>,
     pub r_state: Vec<Tensor<2>>,
+    /// Per-example lengths (`None`: all T) and direction of the run.
+    pub lengths: Option<Vec<usize>>,
+    pub reverse: bool,
+}
+
+/// The same cell without its fused path: every sequence runs `step` per time step (the
+/// reference the fused kernels are checked against).
+#[derive(Module, Debug)]
+pub struct NoFuse<C: RnnCell> {
+    pub cell: C,
+}
+
+impl<C: RnnCell> RnnCell for NoFuse<C> {
+    type State = C::State;
+    fn input_size(&self) -> usize {
+        self.cell.input_size()
+    }
+    fn output_size(&self) -> usize {
+        self.cell.output_size()
+    }
+    fn zero_state(&self, batch_size: usize, device: &Device) -> C::State {
+        self.cell.zero_state(batch_size, device)
+    }
+    fn step(&self, input: Tensor<2>, state: C::State) -> (Tensor<2>, C::State) {
+        self.cell.step(input, state)
+    }
+}
+
+/// `x [B, T, F]` with the first `lengths[b]` steps of each example reversed (all T without
+/// lengths), built by narrow/flip/cat per example: independent of the library's gather.
+pub fn reverse_within(x: &Tensor<3>, lengths: Option<&[usize]>) -> Tensor<3> {
+    let [b, t, _] = x.dims();
+    let rows = (0..b)
+        .map(|r| {
+            let row = x.clone().narrow(0, r, 1);
+            let l = lengths.map_or(t, |l| l[r]);
+            match l {
+                0 => row,
+                l if l == t => row.flip([1]),
+                l => Tensor::cat(
+                    vec![
+                        row.clone().narrow(1, 0, l).flip([1]),
+                        row.narrow(1, l, t - l),
+                    ],
+                    1,
+                ),
+            }
+        })
+        .collect();
+    Tensor::cat(rows, 0)
+}
+
+/// `lengths` as the `[B]` tensor the unrolls take.
+pub fn length_tensor(lengths: &[usize], dev: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = lengths.iter().map(|&l| l as i64).collect();
+    Tensor::from_data(TensorData::new(v, [lengths.len()]), dev)
+}
+
+/// The per-step reference: `dynamic_rnn` over [`NoFuse`], with the inputs (and outputs)
+/// reversed within each length by [`reverse_within`] for a reverse run.
+pub fn per_step_reference<C: RnnCell>(
+    cell: &C,
+    x: Tensor<3>,
+    h0: C::State,
+    lengths: Option<&[usize]>,
+    reverse: bool,
+) -> (Tensor<3>, C::State) {
+    let dev = x.device();
+    let no_fuse = NoFuse { cell: cell.clone() };
+    let lens = lengths.map(|l| length_tensor(l, &dev));
+    if !reverse {
+        return dynamic_rnn(&no_fuse, x, Some(h0), lens).unwrap();
+    }
+    let (out, state) = dynamic_rnn(&no_fuse, reverse_within(&x, lengths), Some(h0), lens).unwrap();
+    (reverse_within(&out, lengths), state)
 }
 
 /// Every tensor of a state, rebuilt one by one (`RnnState::map_droppable` skips LSTM's `c`):
@@ -111,6 +186,15 @@ impl StateTensors for LstmState {
         LstmState {
             c: f(0, self.c),
             h: f(1, self.h),
+        }
+    }
+}
+
+impl<S: StateTensors> StateTensors for rnn_core::DropoutState<S> {
+    fn map_each(self, f: &mut dyn FnMut(usize, Tensor<2>) -> Tensor<2>) -> Self {
+        rnn_core::DropoutState {
+            inner: self.inner.map_each(f),
+            noise: self.noise,
         }
     }
 }
@@ -149,7 +233,26 @@ where
             h0,
             r_out,
             r_state,
+            lengths: None,
+            reverse: false,
         }
+    }
+
+    /// The same case run with `lengths` and in direction `reverse`.
+    pub fn with_plan(mut self, lengths: Option<Vec<usize>>, reverse: bool) -> Self {
+        self.lengths = lengths;
+        self.reverse = reverse;
+        self
+    }
+
+    /// The plan of this case's run.
+    pub fn plan(&self) -> SequencePlan {
+        let [b, t, _] = self.x.dims();
+        let lens = self
+            .lengths
+            .as_ref()
+            .map(|l| length_tensor(l, &self.x.device()));
+        SequencePlan::new(lens, b, t, self.reverse).unwrap()
     }
 
     /// The same case on another device (cell forked, every tensor moved).
@@ -164,6 +267,8 @@ where
                 .iter()
                 .map(|r| r.clone().to_device(dev))
                 .collect(),
+            lengths: self.lengths.clone(),
+            reverse: self.reverse,
         }
     }
 
@@ -183,13 +288,16 @@ where
             .map_each(&mut |_, s| s.detach().require_grad());
         let (outputs, state) = if fused {
             self.cell
-                .fused_sequence(&x, &h0)
+                .fused_sequence(&x, &h0, &self.plan())
                 .expect("this cell has a fused path")
         } else {
-            let [b, _, i] = x.dims();
-            let steps = x.clone().iter_dim(1).map(|s| s.reshape([b, i])).collect();
-            let (outs, state) = static_rnn(&self.cell, steps, Some(h0.clone()), None).unwrap();
-            (Tensor::stack(outs, 1), state)
+            per_step_reference(
+                &self.cell,
+                x.clone(),
+                h0.clone(),
+                self.lengths.as_deref(),
+                self.reverse,
+            )
         };
         let grads = self.loss(outputs.clone(), &state).backward();
         let mut collect = CollectGrads {
@@ -280,13 +388,14 @@ pub fn check_fd(
     true
 }
 
-/// Central differences of the fused loss (through `dynamic_rnn`, no lengths) against the
+/// Central differences of the fused loss (the case's plan: lengths, direction) against the
 /// fused gradients: a spread of coordinates of every parameter, of x and of every initial-state
 /// tensor.
 pub fn fd_check<C: RnnCell<State: StateTensors>>(name: &str, kinks: bool, case: &Case<C>) {
     let fused = case.run(true);
+    let plan = case.plan();
     let loss_of = |cell: &C, x: Tensor<3>, h0: C::State| -> f64 {
-        let (out, state) = dynamic_rnn(cell, x, Some(h0), None).unwrap();
+        let (out, state) = cell.fused_sequence(&x, &h0, &plan).unwrap();
         values(&case.loss(out, &state))[0] as f64
     };
     let mut checked = 0;

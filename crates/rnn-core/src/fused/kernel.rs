@@ -1,0 +1,363 @@
+//! The one kernel family: the time loop, the input projection, the packed buffers, lengths and
+//! direction, the subnormal flush and the weight-gradient GEMMs, written once over [`Gates`]
+//! (one step's element-wise maths and recurrent products, `basic.rs`, `lstm.rs`, `gru.rs`).
+//!
+//! Buffers are packed ([`Layout`]): row `offsets[t] + r` is sorted example `r` at step `t`, so
+//! step `t` is one contiguous block of `active[t]` rows and padding is never stored. Forward:
+//! `A = b + X W_x` for all `N` rows by one GEMM before the loop; per step the cell adds its
+//! recurrent product(s) and runs its gates on the block, writing each new state tensor into
+//! `new[s]`; the first `active[t+1]` rows of `new[s]` are copied into `prev[s]`'s next block
+//! (examples that ended keep their state in place). Backward, steps in reverse: `dh = dH_t +
+//! carry_h` for the running rows, the cell writes `dA` and the gradients of its previous state
+//! into `carry` (rows of examples not yet started, in backward order, keep their final state's
+//! gradient); then `dW_x = X^T dA`, `db = sum dA`, `dx = dA W_x^T` and the cell's `dW_h` over
+//! all N rows. No allocation inside either loop.
+
+use super::gemm::{Mat, matmul_into};
+use super::layout::Layout;
+
+/// Gradients `|v| <` this are set to zero in the backward loop (by the cells, on `dA` and on
+/// every carried gradient). Over long sequences the recurrence decays geometrically into
+/// subnormal floats, and every GEMM and pass on subnormals is many times slower on x86
+/// (measured: B64 H150 T1024 took 4x longer per step than T256): flush-to-zero in the data
+/// rather than in the FPU's control register (which burn's rayon workers would need too).
+pub(crate) const FLUSH_BELOW: f32 = 1e-30;
+
+/// `v`, or zero below [`FLUSH_BELOW`].
+#[inline(always)]
+pub(crate) fn flush(v: f32) -> f32 {
+    if v.abs() < FLUSH_BELOW { 0.0 } else { v }
+}
+
+/// One step's forward for the `n` running rows of a block (every slice holds exactly them).
+pub(crate) struct Fwd<'a> {
+    /// Running rows.
+    pub n: usize,
+    /// H.
+    pub h: usize,
+    /// `[n, G*H]`: `x_t W_x + b` on entry; on exit what the cell's backward reads (gates).
+    pub a: &'a mut [f32],
+    /// `[n, H]` per state tensor: the state before the step (h first; LSTM's c second).
+    pub prev: [&'a [f32]; 2],
+    /// `[n, H]` per state tensor: the state after the step (`new[0]` is the output `h_t`).
+    pub new: [&'a mut [f32]; 2],
+    /// `[n, X*H]`: what else the backward needs.
+    pub extra: &'a mut [f32],
+    /// `W_h [H, G*H]`.
+    pub wh: &'a [f32],
+    /// The cell's second bias (GRU's `b_hn [H]`), else empty.
+    pub b2: &'a [f32],
+    /// Scratch of [`Gates::scratch`] elements.
+    pub scratch: &'a mut [f32],
+}
+
+/// One step's backward for the `n` running rows of a block.
+pub(crate) struct Bwd<'a> {
+    /// Running rows.
+    pub n: usize,
+    /// H.
+    pub h: usize,
+    /// `[n, H]`: the whole gradient of `h_t` (its output's and the later steps').
+    pub dh: &'a [f32],
+    /// `[n, H]` per state tensor: on entry, for `s >= 1`, the gradient of `new[s]`; on exit,
+    /// for every `s`, the gradient of `prev[s]`.
+    pub carry: [&'a mut [f32]; 2],
+    /// `[n, G*H]`: the gradient of the pre-activations, written by the cell (flushed).
+    pub da: &'a mut [f32],
+    /// `[n, X*H]`: the cell's own gradient rows for its weight gradients.
+    pub dextra: &'a mut [f32],
+    /// The forward's `a`, `prev`, `new`, `extra` of this block.
+    pub a: &'a [f32],
+    /// See [`Fwd::prev`].
+    pub prev: [&'a [f32]; 2],
+    /// See [`Fwd::new`].
+    pub new: [&'a [f32]; 2],
+    /// See [`Fwd::extra`].
+    pub extra: &'a [f32],
+    /// `W_h [H, G*H]`.
+    pub wh: &'a [f32],
+    /// Scratch of [`Gates::scratch`] elements.
+    pub scratch: &'a mut [f32],
+}
+
+/// The recurrent weight gradients over all N packed rows.
+pub(crate) struct WhGrad<'a> {
+    /// N.
+    pub rows: usize,
+    /// H.
+    pub h: usize,
+    /// `[N, H]`: the `h` entering each step.
+    pub hprev: &'a [f32],
+    /// `[N, X*H]`, `[N, G*H]`, `[N, X*H]`: the forward's extra, `dA`, the cell's gradient rows.
+    pub extra: &'a [f32],
+    /// See above.
+    pub da: &'a [f32],
+    /// See above.
+    pub dextra: &'a [f32],
+}
+
+/// A cell's contribution to the family: its sizes, one step forward and backward, `dW_h`.
+pub(crate) trait Gates {
+    /// G: `W_x` is `[I, G*H]`, `W_h` `[H, G*H]`, `b` `[G*H]`.
+    const G: usize;
+    /// S: state tensors, `h` first (1 or 2).
+    const S: usize;
+    /// X: extra saved columns per row, in units of H.
+    const X: usize;
+    /// Scratch elements for a block of `n` rows.
+    fn scratch(&self, n: usize, h: usize) -> usize;
+    /// One step forward (see [`Fwd`]).
+    fn forward(&self, s: Fwd<'_>);
+    /// One step backward (see [`Bwd`]).
+    fn backward(&self, s: Bwd<'_>);
+    /// `dW_h [H, G*H]` and the second bias's gradient (empty when the cell has none).
+    fn wh_grad(&self, g: WhGrad<'_>) -> (Vec<f32>, Vec<f32>);
+}
+
+/// The inputs of one sequence, host `f32` slices: `x [B, T, I]`, `init[s] [B, H]`,
+/// `wx [I, G*H]`, `wh [H, G*H]`, `b [G*H]`, `b2`.
+pub(crate) struct Inputs<'a> {
+    pub x: &'a [f32],
+    pub init: [&'a [f32]; 2],
+    pub wx: &'a [f32],
+    pub wh: &'a [f32],
+    pub b: &'a [f32],
+    pub b2: &'a [f32],
+}
+
+/// What the backward reads, kept by a tracked forward.
+#[derive(Debug, Clone)]
+pub(crate) struct Saved {
+    pub layout: Layout,
+    /// I, H.
+    pub i: usize,
+    pub h: usize,
+    /// Packed inputs `[N, I]`, kept when `W_x` needs a gradient.
+    pub x: Option<Vec<f32>>,
+    /// `W_x`, kept when `x` needs a gradient.
+    pub wx: Option<Vec<f32>>,
+    pub wh: Vec<f32>,
+    pub a: Vec<f32>,
+    pub prev: [Vec<f32>; 2],
+    pub new: [Vec<f32>; 2],
+    pub extra: Vec<f32>,
+}
+
+/// Gradients of the inputs, each when asked for: `dx [B, T, I]`, `dinit[s] [B, H]`,
+/// `dwx`, `dwh`, `db`, `db2`.
+#[derive(Debug, Default)]
+pub(crate) struct Grads {
+    pub x: Option<Vec<f32>>,
+    pub init: [Option<Vec<f32>>; 2],
+    pub wx: Option<Vec<f32>>,
+    pub wh: Option<Vec<f32>>,
+    pub b: Option<Vec<f32>>,
+    pub b2: Option<Vec<f32>>,
+}
+
+/// Which inputs need a gradient, in the order `x, init[0], init[1], wx, wh, b, b2`.
+pub(crate) type Needs = [bool; 7];
+
+fn split2(v: &mut [Vec<f32>; 2]) -> (&mut Vec<f32>, &mut Vec<f32>) {
+    let [a, b] = v;
+    (a, b)
+}
+
+/// The forward over the whole batch: `[B, T + S, H]` (outputs in input time, zero past each
+/// length, then the final value of each state tensor) and, with `keep`, the saved buffers.
+pub(crate) fn forward<C: Gates>(
+    cell: &C,
+    inp: Inputs<'_>,
+    layout: Layout,
+    keep: Option<Needs>,
+) -> (Vec<f32>, Option<Saved>) {
+    let (bs, t) = (layout.batch, layout.steps);
+    let gh = inp.b.len();
+    let h = gh / C::G;
+    let i = inp.wx.len() / gh;
+    let rows = layout.rows();
+    let mut x = vec![0.0f32; rows * i];
+    layout.for_each_row(|p, src| x[p * i..][..i].copy_from_slice(&inp.x[src * i..][..i]));
+    let mut a = vec![0.0f32; rows * gh];
+    for row in a.chunks_exact_mut(gh) {
+        row.copy_from_slice(inp.b);
+    }
+    matmul_into(&mut a, Mat::new(&x, rows, i), Mat::new(inp.wx, i, gh), true);
+    let zeros = || [vec![0.0f32; rows * h], vec![0.0f32; (C::S - 1) * rows * h]];
+    let (mut prev, mut new) = (zeros(), zeros());
+    let mut extra = vec![0.0f32; rows * C::X * h];
+    let mut scratch = vec![0.0f32; cell.scratch(bs, h)];
+    for s in 0..C::S {
+        for r in 0..layout.active.first().copied().unwrap_or(0) {
+            let src = &inp.init[s][layout.order[r] * h..][..h];
+            prev[s][r * h..][..h].copy_from_slice(src);
+        }
+    }
+    for step in 0..layout.longest() {
+        let (n, off) = (layout.active[step], layout.offsets[step]);
+        let (o1, l1) = (off * h, n * h);
+        let (o1c, len1) = if C::S > 1 { (o1, l1) } else { (0, 0) };
+        let (og, lg) = (off * gh, n * gh);
+        let (ox, lx) = (off * C::X * h, n * C::X * h);
+        let (n0, n1) = split2(&mut new);
+        cell.forward(Fwd {
+            n,
+            h,
+            a: &mut a[og..og + lg],
+            prev: [&prev[0][o1..o1 + l1], &prev[1][o1c..o1c + len1]],
+            new: [&mut n0[o1..o1 + l1], &mut n1[o1c..o1c + len1]],
+            extra: &mut extra[ox..ox + lx],
+            wh: inp.wh,
+            b2: inp.b2,
+            scratch: &mut scratch,
+        });
+        if let Some(&next) = layout.active.get(step + 1) {
+            let off_next = layout.offsets[step + 1];
+            for s in 0..C::S {
+                let src = &new[s][off * h..][..next * h];
+                prev[s][off_next * h..][..next * h].copy_from_slice(src);
+            }
+        }
+    }
+    let slots = t + C::S;
+    let mut out = vec![0.0f32; bs * slots * h];
+    layout.for_each_row(|p, src| {
+        let (b, time) = (src / t, src % t);
+        out[(b * slots + time) * h..][..h].copy_from_slice(&new[0][p * h..][..h]);
+    });
+    for (r, &b) in layout.order.iter().enumerate() {
+        for s in 0..C::S {
+            let value = match layout.last_row(r) {
+                Some(p) => &new[s][p * h..][..h],
+                None => &inp.init[s][b * h..][..h],
+            };
+            out[(b * slots + t + s) * h..][..h].copy_from_slice(value);
+        }
+    }
+    let saved = keep.map(|needs| Saved {
+        layout,
+        i,
+        h,
+        x: needs[3].then_some(x),
+        wx: needs[0].then(|| inp.wx.to_vec()),
+        wh: inp.wh.to_vec(),
+        a,
+        prev,
+        new,
+        extra,
+    });
+    (out, saved)
+}
+
+/// Hand-written BPTT over the saved buffers; `dout [B, T + S, H]` is the upstream gradient
+/// of the forward's output.
+pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Needs) -> Grads {
+    let Saved {
+        layout,
+        i,
+        h,
+        x,
+        wx,
+        wh,
+        a,
+        prev,
+        new,
+        extra,
+    } = saved;
+    let (bs, t, rows, gh) = (layout.batch, layout.steps, layout.rows(), C::G * h);
+    let slots = t + C::S;
+    let mut carry = [vec![0.0f32; bs * h], vec![0.0f32; (C::S - 1) * bs * h]];
+    for (r, &b) in layout.order.iter().enumerate() {
+        for s in 0..C::S {
+            carry[s][r * h..][..h].copy_from_slice(&dout[(b * slots + t + s) * h..][..h]);
+        }
+    }
+    let mut da = vec![0.0f32; rows * gh];
+    let mut dextra = vec![0.0f32; rows * C::X * h];
+    let mut dh = vec![0.0f32; bs * h];
+    let mut scratch = vec![0.0f32; cell.scratch(bs, h)];
+    for step in (0..layout.longest()).rev() {
+        let (n, off) = (layout.active[step], layout.offsets[step]);
+        for r in 0..n {
+            let src = (layout.order[r] * slots + layout.time(r, step)) * h;
+            for ((d, g), c) in dh[r * h..][..h]
+                .iter_mut()
+                .zip(&dout[src..src + h])
+                .zip(&carry[0][r * h..][..h])
+            {
+                *d = g + c;
+            }
+        }
+        let (o1, l1) = (off * h, n * h);
+        let (o1c, len1) = if C::S > 1 { (o1, l1) } else { (0, 0) };
+        let (og, lg) = (off * gh, n * gh);
+        let (ox, lx) = (off * C::X * h, n * C::X * h);
+        let (c0, c1) = split2(&mut carry);
+        cell.backward(Bwd {
+            n,
+            h,
+            dh: &dh[..l1],
+            carry: [&mut c0[..l1], &mut c1[..len1]],
+            da: &mut da[og..og + lg],
+            dextra: &mut dextra[ox..ox + lx],
+            a: &a[og..og + lg],
+            prev: [&prev[0][o1..o1 + l1], &prev[1][o1c..o1c + len1]],
+            new: [&new[0][o1..o1 + l1], &new[1][o1c..o1c + len1]],
+            extra: &extra[ox..ox + lx],
+            wh: &wh,
+            scratch: &mut scratch,
+        });
+    }
+    let mut grads = Grads::default();
+    for s in 0..C::S {
+        if needs[1 + s] {
+            let mut g = vec![0.0f32; bs * h];
+            for (r, &b) in layout.order.iter().enumerate() {
+                g[b * h..][..h].copy_from_slice(&carry[s][r * h..][..h]);
+            }
+            grads.init[s] = Some(g);
+        }
+    }
+    let da_mat = Mat::new(&da, rows, gh);
+    if needs[3] {
+        let x = x.as_deref().expect("x kept when wx needs a gradient");
+        let mut g = vec![0.0f32; i * gh];
+        matmul_into(&mut g, Mat::new(x, rows, i).t(), da_mat, false);
+        grads.wx = Some(g);
+    }
+    if needs[5] {
+        grads.b = Some(column_sums(&da, gh));
+    }
+    if needs[0] {
+        let wx = wx.as_deref().expect("wx kept when x needs a gradient");
+        let mut packed = vec![0.0f32; rows * i];
+        matmul_into(&mut packed, da_mat, Mat::new(wx, i, gh).t(), false);
+        let mut dx = vec![0.0f32; bs * t * i];
+        layout.for_each_row(|p, src| dx[src * i..][..i].copy_from_slice(&packed[p * i..][..i]));
+        grads.x = Some(dx);
+    }
+    if needs[4] || needs[6] {
+        let (dwh, db2) = cell.wh_grad(WhGrad {
+            rows,
+            h,
+            hprev: &prev[0],
+            extra: &extra,
+            da: &da,
+            dextra: &dextra,
+        });
+        grads.wh = needs[4].then_some(dwh);
+        grads.b2 = needs[6].then_some(db2);
+    }
+    grads
+}
+
+/// The sums of the columns of a row-major `[rows, width]` slice: `[width]`.
+pub(crate) fn column_sums(v: &[f32], width: usize) -> Vec<f32> {
+    let mut sums = vec![0.0f32; width];
+    for row in v.chunks_exact(width) {
+        for (acc, x) in sums.iter_mut().zip(row) {
+            *acc += x;
+        }
+    }
+    sums
+}

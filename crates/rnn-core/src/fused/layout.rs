@@ -1,0 +1,131 @@
+//! Where each step of each example lives in the kernel's buffers: TF's `sequence_length` and
+//! `reverse_sequence`, decided once per call.
+//!
+//! Examples are sorted by length, longest first (stable), as PyTorch's packed sequences: at
+//! step `t` the examples still running are the first `n_t` sorted rows, so every buffer holds
+//! step `t` as one contiguous block of `n_t` rows starting at row `offsets[t]`, and the
+//! `N = sum(lengths)` rows of all blocks are what every big GEMM runs over. Padding is never
+//! stored, computed or multiplied. Reverse reads example `b`'s step `t` from input time
+//! `len[b] - 1 - t`, so padding never enters a reversed sequence.
+
+/// The packing of one batch: sorted rows, active rows per step, block offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// B, the batch size.
+    pub batch: usize,
+    /// T, the steps of the input tensor (outputs keep this length; padding is zero).
+    pub steps: usize,
+    /// Sorted row `r` is example `order[r]`.
+    pub order: Vec<usize>,
+    /// The length of sorted row `r`, non-increasing.
+    pub lengths: Vec<usize>,
+    /// `active[t]`: rows running at step `t` (`t < max length`), non-increasing.
+    pub active: Vec<usize>,
+    /// `offsets[t]`: the first row of step `t`'s block; `offsets[max length]` = N.
+    pub offsets: Vec<usize>,
+    /// Each example read backwards within its own length.
+    pub reverse: bool,
+}
+
+impl Layout {
+    /// The layout of a batch of `batch` sequences of `steps` steps, with per-example
+    /// `lengths` (each `<= steps`, checked by the caller) or all `steps` long.
+    pub fn new(batch: usize, steps: usize, lengths: Option<&[usize]>, reverse: bool) -> Self {
+        let all = vec![steps; batch];
+        let given = lengths.unwrap_or(&all);
+        let mut order: Vec<usize> = (0..batch).collect();
+        order.sort_by(|&a, &b| given[b].cmp(&given[a]));
+        let lengths: Vec<usize> = order.iter().map(|&b| given[b]).collect();
+        let longest = lengths.first().copied().unwrap_or(0);
+        let active: Vec<usize> = (0..longest)
+            .map(|t| lengths.iter().take_while(|&&l| l > t).count())
+            .collect();
+        let mut offsets = Vec::with_capacity(longest + 1);
+        let mut total = 0;
+        for &n in &active {
+            offsets.push(total);
+            total += n;
+        }
+        offsets.push(total);
+        Self {
+            batch,
+            steps,
+            order,
+            lengths,
+            active,
+            offsets,
+            reverse,
+        }
+    }
+
+    /// N, the rows of every packed buffer (the sum of the lengths).
+    pub fn rows(&self) -> usize {
+        self.offsets[self.active.len()]
+    }
+
+    /// The number of steps run: the longest length.
+    pub fn longest(&self) -> usize {
+        self.active.len()
+    }
+
+    /// The input time of sorted row `r` at step `t` (`t < lengths[r]`).
+    pub fn time(&self, r: usize, t: usize) -> usize {
+        if self.reverse {
+            self.lengths[r] - 1 - t
+        } else {
+            t
+        }
+    }
+
+    /// Copies rows between a batch-major `[B, T, W]` tensor and the packed `[N, W]` buffer:
+    /// `f(packed_row, batch_major_row)` for every stored (step, example).
+    pub fn for_each_row(&self, mut f: impl FnMut(usize, usize)) {
+        for (t, (&n, &off)) in self.active.iter().zip(&self.offsets).enumerate() {
+            for r in 0..n {
+                f(off + r, self.order[r] * self.steps + self.time(r, t));
+            }
+        }
+    }
+
+    /// The packed row of sorted row `r`'s last step, `None` for length 0.
+    pub fn last_row(&self, r: usize) -> Option<usize> {
+        let len = self.lengths[r];
+        (len > 0).then(|| self.offsets[len - 1] + r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_sorted_by_length_and_blocks_hold_only_running_examples() {
+        let l = Layout::new(4, 5, Some(&[2, 5, 0, 3]), false);
+        assert_eq!(l.order, vec![1, 3, 0, 2]);
+        assert_eq!(l.lengths, vec![5, 3, 2, 0]);
+        assert_eq!(l.active, vec![3, 3, 2, 1, 1]);
+        assert_eq!(l.offsets, vec![0, 3, 6, 8, 9, 10]);
+        assert_eq!(l.rows(), 10);
+        assert_eq!(
+            (l.last_row(0), l.last_row(2), l.last_row(3)),
+            (Some(9), Some(5), None)
+        );
+        let mut seen = Vec::new();
+        l.for_each_row(|p, b| seen.push((p, b)));
+        // Step 1: example 1 at t=1 (row 1*5+1), example 3 (3*5+1), example 0 (0*5+1).
+        assert_eq!(&seen[3..6], &[(3, 6), (4, 16), (5, 1)]);
+        assert_eq!(seen.len(), 10);
+    }
+
+    #[test]
+    fn reverse_reads_each_example_backwards_within_its_length() {
+        let l = Layout::new(2, 4, Some(&[2, 4]), true);
+        let mut seen = Vec::new();
+        l.for_each_row(|p, b| seen.push((p, b)));
+        // Step 0 reads example 1 at time 3 and example 0 at time 1 (never its padding).
+        assert_eq!(seen, vec![(0, 7), (1, 1), (2, 6), (3, 0), (4, 5), (5, 4)]);
+        let full = Layout::new(3, 2, None, false);
+        assert_eq!(full.rows(), 6);
+        assert_eq!((full.order, full.active), (vec![0, 1, 2], vec![3, 3]));
+    }
+}

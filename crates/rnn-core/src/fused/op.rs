@@ -1,0 +1,233 @@
+//! The fused sequence as a burn backend extension: one op for every cell, routed to the flex
+//! backend, and on an autodiff device ONE graph node whose backward is the kernel family's
+//! hand-written BPTT ([`super::kernel::backward`]).
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::TensorData;
+
+use super::kernel::{self, Gates, Inputs, Needs, Saved};
+use super::{Spec, SpecCell};
+
+/// The per-backend kernels. Only flex has them: the driver calls the op for flex `f32`
+/// tensors only (`fused::sequence`), and the extension routes the routing type and the
+/// autodiff decorator to it, so their impls below are never called.
+pub trait FusedKernels: Backend {
+    /// Forward: the seven inputs `x [B, T, I]`, `h0, c0 [B, H]` (a `[1]` placeholder for `c0`
+    /// when the cell has one state), `wx [I, G*H]`, `wh [H, G*H]`, `b [G*H]`, `b2` (GRU's
+    /// `b_hn [H]`, else a `[1]` placeholder) -> `[B, T + S, H]`, and with `keep` the saved
+    /// buffers.
+    fn fused_forward(
+        inputs: [FloatTensor<Self>; 7],
+        spec: Spec,
+        keep: Option<Needs>,
+    ) -> (FloatTensor<Self>, Option<Saved>);
+
+    /// Backward: the gradients that `needs` asks for, from `dout [B, T + S, H]`.
+    fn fused_backward(
+        saved: Saved,
+        dout: FloatTensor<Self>,
+        spec: Spec,
+        needs: Needs,
+    ) -> [Option<FloatTensor<Self>>; 7];
+}
+
+/// The backend extension: `fused_rnn` routed by the runtime backend of its inputs.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedRnnBackend: FusedKernels {
+    /// A whole sequence of one cell: inputs as [`FusedKernels::fused_forward`] ->
+    /// `[B, T + S, H]`: outputs in input time (zero past each length), then each state
+    /// tensor's final value.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_rnn(
+        x: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        wx: FloatTensor<Self>,
+        wh: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        b2: FloatTensor<Self>,
+        spec: Spec,
+    ) -> FloatTensor<Self> {
+        Self::fused_forward([x, h0, c0, wx, wh, b, b2], spec, None).0
+    }
+}
+
+fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    let values = |t: &FlexTensor| -> Vec<f32> {
+        t.to_contiguous()
+            .as_slice::<f32>()
+            .expect("f32 (checked by fused::sequence)")
+            .to_vec()
+    };
+    match t.is_contiguous() {
+        true => std::borrow::Cow::Borrowed(t.as_slice::<f32>().expect("f32 (checked)")),
+        false => std::borrow::Cow::Owned(values(t)),
+    }
+}
+
+fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn run_forward<C: Gates>(
+    cell: &C,
+    t: &[FlexTensor; 7],
+    spec: &Spec,
+    keep: Option<Needs>,
+) -> (Vec<f32>, Option<Saved>) {
+    let [x, h0, c0, wx, wh, b, b2] = t.each_ref().map(host);
+    let inputs = Inputs {
+        x: &x,
+        init: [&h0, if C::S > 1 { &c0 } else { &[] }],
+        wx: &wx,
+        wh: &wh,
+        b: &b,
+        b2: if spec.has_b2() { &b2 } else { &[] },
+    };
+    kernel::forward(cell, inputs, spec.layout.as_ref().clone(), keep)
+}
+
+impl FusedKernels for Flex {
+    fn fused_forward(
+        inputs: [FlexTensor; 7],
+        spec: Spec,
+        keep: Option<Needs>,
+    ) -> (FlexTensor, Option<Saved>) {
+        let (out, saved) = match spec.cell {
+            SpecCell::Basic(c) => run_forward(&c, &inputs, &spec, keep),
+            SpecCell::Lstm(c) => run_forward(&c, &inputs, &spec, keep),
+            SpecCell::Gru(c) => run_forward(&c, &inputs, &spec, keep),
+        };
+        let l = &spec.layout;
+        (
+            flex(out, vec![l.batch, l.steps + spec.states(), spec.h]),
+            saved,
+        )
+    }
+
+    fn fused_backward(
+        saved: Saved,
+        dout: FlexTensor,
+        spec: Spec,
+        needs: Needs,
+    ) -> [Option<FlexTensor>; 7] {
+        let dout = host(&dout);
+        let g = match spec.cell {
+            SpecCell::Basic(c) => kernel::backward(&c, saved, &dout, needs),
+            SpecCell::Lstm(c) => kernel::backward(&c, saved, &dout, needs),
+            SpecCell::Gru(c) => kernel::backward(&c, saved, &dout, needs),
+        };
+        let (l, h, i, gh) = (&spec.layout, spec.h, spec.i, spec.gates() * spec.h);
+        let [init0, init1] = g.init;
+        [
+            g.x.map(|v| flex(v, vec![l.batch, l.steps, i])),
+            init0.map(|v| flex(v, vec![l.batch, h])),
+            init1.map(|v| flex(v, vec![l.batch, h])),
+            g.wx.map(|v| flex(v, vec![i, gh])),
+            g.wh.map(|v| flex(v, vec![h, gh])),
+            g.b.map(|v| flex(v, vec![gh])),
+            g.b2.map(|v| flex(v, vec![h])),
+        ]
+    }
+}
+impl FusedRnnBackend for Flex {}
+
+// The routing type and the autodiff decorator need the supertrait; the extension routes their
+// calls to the concrete backend (and `Autodiff` calls its inner one), so these never run.
+impl FusedKernels for Dispatch {
+    fn fused_forward(
+        _: [FloatTensor<Self>; 7],
+        _: Spec,
+        _: Option<Needs>,
+    ) -> (FloatTensor<Self>, Option<Saved>) {
+        unreachable!("the backend extension routes fused_rnn to the tensors' backend")
+    }
+    fn fused_backward(
+        _: Saved,
+        _: FloatTensor<Self>,
+        _: Spec,
+        _: Needs,
+    ) -> [Option<FloatTensor<Self>>; 7] {
+        unreachable!("the backend extension routes fused_rnn to the tensors' backend")
+    }
+}
+impl<B: Backend, C: CheckpointStrategy> FusedKernels for Autodiff<B, C> {
+    fn fused_forward(
+        _: [FloatTensor<Self>; 7],
+        _: Spec,
+        _: Option<Needs>,
+    ) -> (FloatTensor<Self>, Option<Saved>) {
+        unreachable!("Autodiff::fused_rnn calls its inner backend's kernels")
+    }
+    fn fused_backward(
+        _: Saved,
+        _: FloatTensor<Self>,
+        _: Spec,
+        _: Needs,
+    ) -> [Option<FloatTensor<Self>>; 7] {
+        unreachable!("the graph node calls the inner backend's kernels")
+    }
+}
+
+/// The graph node of one fused sequence.
+#[derive(Debug)]
+struct FusedSequenceBackward;
+
+impl<B: FusedKernels> Backward<B, 7> for FusedSequenceBackward {
+    type State = (Saved, Spec);
+
+    fn backward(self, ops: Ops<Self::State, 7>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let needs = ops.parents.each_ref().map(Option::is_some);
+        let dout = grads.consume::<B>(&ops.node);
+        let (saved, spec) = ops.state;
+        let g = B::fused_backward(saved, dout, spec, needs);
+        for (node, grad) in ops.parents.into_iter().zip(g) {
+            if let (Some(node), Some(grad)) = (node, grad) {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+impl<B: FusedRnnBackend, C: CheckpointStrategy> FusedRnnBackend for Autodiff<B, C> {
+    fn fused_rnn(
+        x: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        wx: FloatTensor<Self>,
+        wh: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        b2: FloatTensor<Self>,
+        spec: Spec,
+    ) -> FloatTensor<Self> {
+        let all = [x, h0, c0, wx, wh, b, b2];
+        // Which inputs need a gradient decides what the forward keeps for the backward.
+        let needs = all.each_ref().map(|t| t.is_tracked());
+        // Guards first (burn 0.22), then the inner primitives.
+        let parts = all.map(|t| t.into_parts());
+        let [p0, p1, p2, p3, p4, p5, p6] = parts;
+        let guards = [p0.1, p1.1, p2.1, p3.1, p4.1, p5.1, p6.1];
+        let inner = [p0.0, p1.0, p2.0, p3.0, p4.0, p5.0, p6.0];
+        match FusedSequenceBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, saved) = B::fused_forward(inner, spec.clone(), Some(needs));
+                prep.finish((saved.expect("saved when needs are given"), spec), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                let [x, h0, c0, wx, wh, b, b2] = inner;
+                prep.finish(B::fused_rnn(x, h0, c0, wx, wh, b, b2, spec))
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The one sequence driver: everything about running a cell over a sequence (initial state,
+//! per-example lengths, direction, which outputs the caller keeps) is decided here, once.
+//! `dynamic_rnn`, `static_rnn`, the bidirectional functions, `MultiRnnCell`'s fused path and
+//! rnn-train's classifier call it. It takes the cell's fused path
+//! ([`RnnCell::fused_sequence`]) when there is one and runs `step` per time step otherwise;
+//! TF's `sequence_length` contract lives in the per-step loop below and in the fused kernels'
+//! packing (`fused/layout.rs`), and both are checked against each other in the tests.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::lengths::SequenceLengths;
+use crate::{RnnCell, RnnError, RnnState};
+
+/// How a batch of sequences is run: per-example lengths and direction. Built once per call by
+/// the driver from the caller's arguments (lengths checked, read to the host once) and handed to
+/// [`RnnCell::fused_sequence`].
+#[derive(Debug, Clone, Default)]
+pub struct SequencePlan {
+    lengths: Option<SequenceLengths>,
+    reverse: bool,
+}
+
+impl SequencePlan {
+    /// A plan over `[B, T, _]` inputs: `sequence_length [B]` (each in `0..=T`, checked) or
+    /// every example `T` long; `reverse` reads each example backwards within its own length.
+    pub fn new(
+        sequence_length: Option<Tensor<1, Int>>,
+        batch: usize,
+        steps: usize,
+        reverse: bool,
+    ) -> Result<Self, RnnError> {
+        let lengths = sequence_length
+            .map(|l| SequenceLengths::new(l, batch, steps))
+            .transpose()?;
+        Ok(Self { lengths, reverse })
+    }
+
+    /// The checked lengths, when given.
+    pub fn lengths(&self) -> Option<&SequenceLengths> {
+        self.lengths.as_ref()
+    }
+
+    /// The lengths on the host, `[B]`, when given.
+    pub fn host_lengths(&self) -> Option<&[usize]> {
+        self.lengths.as_ref().map(SequenceLengths::host)
+    }
+
+    /// Whether each example is read from its last valid step to its first.
+    pub fn is_reverse(&self) -> bool {
+        self.reverse
+    }
+
+    /// The same lengths, forward.
+    pub fn forward(&self) -> Self {
+        Self {
+            lengths: self.lengths.clone(),
+            reverse: false,
+        }
+    }
+
+    /// `[B, T, 1]`: 1 at valid steps, 0 past each length; `None` without lengths. (A wrapper
+    /// whose output is not zero for a zero input, as a projection's bias, multiplies by it.)
+    pub fn valid_mask(&self, steps: usize, device: &Device) -> Option<Tensor<3>> {
+        let host = self.host_lengths()?;
+        let values: Vec<f32> = host
+            .iter()
+            .flat_map(|&l| (0..steps).map(move |t| if t < l { 1.0 } else { 0.0 }))
+            .collect();
+        Some(Tensor::from_data(
+            TensorData::new(values, [host.len(), steps, 1]),
+            device,
+        ))
+    }
+}
+
+/// Checks `inputs [B, T, I]` against the cell and the initial state against the cell's own
+/// (batch, number of tensors, each width), builds the plan, and runs.
+pub(crate) fn run<C: RnnCell>(
+    cell: &C,
+    inputs: Tensor<3>,
+    initial_state: Option<C::State>,
+    sequence_length: Option<Tensor<1, Int>>,
+    reverse: bool,
+) -> Result<(Tensor<3>, C::State), RnnError> {
+    let dims = inputs.dims();
+    super::check_features("inputs", &dims, cell.input_size(), "[B, T, I]")?;
+    let [batch, steps, _] = dims;
+    let plan = SequencePlan::new(sequence_length, batch, steps, reverse)?;
+    let state = resolve_initial_state(cell, initial_state, batch, &inputs.device())?;
+    Ok(run_planned(cell, inputs, state, &plan))
+}
+
+/// The initial state: the given one after checking it against the cell's zero state (batch
+/// size, number of tensors, each tensor's width), else the cell's zero state.
+pub(crate) fn resolve_initial_state<C: RnnCell>(
+    cell: &C,
+    initial_state: Option<C::State>,
+    batch_size: usize,
+    device: &Device,
+) -> Result<C::State, RnnError> {
+    let Some(state) = initial_state else {
+        return Ok(cell.zero_state(batch_size, device));
+    };
+    let expected: Vec<usize> = cell
+        .zero_state(1, device)
+        .tensors()
+        .iter()
+        .map(|t| t.dims()[1])
+        .collect();
+    let given: Vec<[usize; 2]> = state.tensors().iter().map(Tensor::dims).collect();
+    let want = |e: &[usize]| {
+        let shapes: Vec<String> = e.iter().map(|h| format!("[{batch_size}, {h}]")).collect();
+        format!("{} tensor(s) of shapes {}", e.len(), shapes.join(", "))
+    };
+    let ok = given.len() == expected.len()
+        && given
+            .iter()
+            .zip(&expected)
+            .all(|(g, &h)| g[0] == batch_size && g[1] == h);
+    if !ok {
+        let given: Vec<String> = given.iter().map(|d| format!("{d:?}")).collect();
+        return Err(RnnError::invalid(
+            "initial_state",
+            format!(
+                "{} (batch size {batch_size}, the cell's state sizes)",
+                want(&expected)
+            ),
+            format!("{} tensor(s) of shapes {}", given.len(), given.join(", ")),
+        ));
+    }
+    Ok(state)
+}
+
+/// Runs a checked plan: the fused path when the cell has one, else the per-step loop.
+pub(crate) fn run_planned<C: RnnCell>(
+    cell: &C,
+    inputs: Tensor<3>,
+    state: C::State,
+    plan: &SequencePlan,
+) -> (Tensor<3>, C::State) {
+    match cell.fused_sequence(&inputs, &state, plan) {
+        Some(done) => done,
+        None => per_step(cell, inputs, state, plan),
+    }
+}
+
+/// `[B, T, F]` with each example's first `len[b]` steps reversed (TF's `reverse_sequence`;
+/// padding stays where it is); all T steps without lengths.
+pub(crate) fn reverse_sequence(x: Tensor<3>, plan: &SequencePlan) -> Tensor<3> {
+    let [b, t, f] = x.dims();
+    let Some(host) = plan.host_lengths() else {
+        return x.flip([1]);
+    };
+    let index: Vec<i64> = host
+        .iter()
+        .flat_map(|&l| (0..t).map(move |s| if s < l { (l - 1 - s) as i64 } else { s as i64 }))
+        .collect();
+    let device = x.device();
+    let index = Tensor::<3, Int>::from_data(TensorData::new(index, [b, t, 1]), &device);
+    x.gather(1, index.expand([b, t, f]))
+}
+
+/// The per-step loop: `cell.step` on each step's slice, TF's `sequence_length` contract
+/// (outputs of steps `t >= len[b]` are zero, the state is carried through), steps past the
+/// longest length not computed, masks only at steps where some example has ended. Reverse
+/// reverses each example within its length before and after (outputs in input time).
+pub(crate) fn per_step<C: RnnCell>(
+    cell: &C,
+    inputs: Tensor<3>,
+    mut state: C::State,
+    plan: &SequencePlan,
+) -> (Tensor<3>, C::State) {
+    let [batch, n_steps, n_inputs] = inputs.dims();
+    let device = inputs.device();
+    let inputs = if plan.is_reverse() {
+        reverse_sequence(inputs, plan)
+    } else {
+        inputs
+    };
+    let lengths = plan.lengths();
+    let n_run = lengths.map_or(n_steps, |l| l.max);
+    let n_outputs = cell.output_size();
+    if n_run == 0 {
+        return (Tensor::zeros([batch, n_steps, n_outputs], &device), state);
+    }
+    let mut outputs = Vec::with_capacity(n_run);
+    for (t, x) in inputs.narrow(1, 0, n_run).iter_dim(1).enumerate() {
+        // Keep the old state only where a finished example needs it carried through.
+        let masked = lengths.filter(|l| l.masks_step(t));
+        let old = masked.map(|_| state.clone());
+        let (out, new_state) = cell.step(x.reshape([batch, n_inputs]), state);
+        match (masked, old) {
+            (Some(l), Some(old)) => {
+                let valid = l.valid_at(t);
+                outputs.push(super::zero_finished(out, &valid));
+                state = C::State::select_rows(&valid, new_state, old);
+            }
+            _ => {
+                outputs.push(out);
+                state = new_state;
+            }
+        }
+    }
+    let mut outputs: Tensor<3> = Tensor::stack(outputs, 1);
+    if n_run < n_steps {
+        let padding = Tensor::zeros([batch, n_steps - n_run, n_outputs], &device);
+        outputs = Tensor::cat(vec![outputs, padding], 1);
+    }
+    if plan.is_reverse() {
+        outputs = reverse_sequence(outputs, plan);
+    }
+    (outputs, state)
+}
+
+/// The output of each example's last valid step, `[B, T, O] -> [B, O]` (zeros for length
+/// 0): what a sequence classifier reads. Without lengths, a narrow of the last step.
+pub fn last_valid_output(outputs: Tensor<3>, plan: &SequencePlan) -> Tensor<2> {
+    let [b, t, o] = outputs.dims();
+    let Some(host) = plan.host_lengths() else {
+        return outputs.narrow(1, t - 1, 1).reshape([b, o]);
+    };
+    let index: Vec<i64> = host.iter().map(|&l| l.saturating_sub(1) as i64).collect();
+    let device = outputs.device();
+    let index = Tensor::<3, Int>::from_data(TensorData::new(index, [b, 1, 1]), &device);
+    // Steps at and past a length of 0 are zero outputs, so the gather of step 0 is zero too.
+    outputs.gather(1, index.expand([b, 1, o])).reshape([b, o])
+}
