@@ -237,7 +237,7 @@ fn bidirectional_dynamic_rnn_is_forward_plus_reversed_backward() {
     let joined = Tensor::cat(vec![out_fw.clone(), out_bw.clone()], 2);
     assert_same("static", &Tensor::stack(outs, 1), &joined);
     let (stacked, states_fw, states_bw) = stack_bidirectional_dynamic_rnn(
-        &[fw.clone()],
+        std::slice::from_ref(&fw),
         &[LstmCellConfig::new(3, 4).init(&dev)],
         x,
         None,

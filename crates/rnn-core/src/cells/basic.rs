@@ -109,7 +109,7 @@ impl RnnCell for BasicRnnCell {
             self.wh.val(),
             self.bias.val(),
         );
-        let (outputs, mut states) = fused::sequence(w, inputs, &[state.clone()], plan)?;
+        let (outputs, mut states) = fused::sequence(w, inputs, std::slice::from_ref(state), plan)?;
         Some((outputs, states.swap_remove(0)))
     }
 }

@@ -149,7 +149,7 @@ impl RnnCell for GruCell {
         let wh = Tensor::cat(vec![self.wh_gates.val(), self.wh_candidate.val()], 1);
         let b_hn = self.bias_hn.as_ref().map(|b| b.val());
         let w = CellWeights::gru(self.wx.val(), wh, self.bias.val(), b_hn);
-        let (outputs, mut states) = fused::sequence(w, inputs, &[state.clone()], plan)?;
+        let (outputs, mut states) = fused::sequence(w, inputs, std::slice::from_ref(state), plan)?;
         Some((outputs, states.swap_remove(0)))
     }
 }

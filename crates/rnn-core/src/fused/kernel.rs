@@ -187,10 +187,10 @@ pub(crate) fn forward<C: Gates>(
     let (mut prev, mut new) = (zeros(), zeros());
     let mut extra = vec![0.0f32; rows * C::X * h];
     let mut scratch = vec![0.0f32; cell.scratch(bs, h)];
-    for s in 0..C::S {
+    for (init, prev) in inp.init.iter().zip(prev.iter_mut()).take(C::S) {
         for r in 0..layout.active.first().copied().unwrap_or(0) {
-            let src = &inp.init[s][layout.order[r] * h..][..h];
-            prev[s][r * h..][..h].copy_from_slice(src);
+            let src = &init[layout.order[r] * h..][..h];
+            prev[r * h..][..h].copy_from_slice(src);
         }
     }
     for step in 0..layout.longest() {

@@ -46,6 +46,7 @@ pub fn bidirectional_dynamic_rnn<Cf: RnnCell, Cb: RnnCell>(
 /// TF's `static_bidirectional_rnn`: as [`bidirectional_dynamic_rnn`] over T steps `[B, I]`;
 /// returns the T outputs `[B, O_fw + O_bw]` (forward and backward concatenated) and both
 /// final states.
+#[allow(clippy::type_complexity)]
 pub fn static_bidirectional_rnn<Cf: RnnCell, Cb: RnnCell>(
     cell_fw: &Cf,
     cell_bw: &Cb,
