@@ -75,6 +75,29 @@ def regress(rnn, hidden, b, t, i, optimise):
     return train_step(Regressor(rnn, hidden), x, y, nn.MSELoss(), optimise)
 
 
+def bench_lengths(batch, steps):
+    """The suite's lengths (crates/rnn-bench/src/suite.rs, bench_lengths): uniform 1..steps."""
+    return torch.tensor([1 + (7919 * b) % steps for b in range(batch)])
+
+
+class PackedClassifier(nn.Module):
+    """Recurrent layer over packed sequences -> final h of each direction -> Linear(., 10)."""
+
+    def __init__(self, rnn, features, lengths):
+        super().__init__()
+        self.rnn = rnn
+        self.fc = nn.Linear(features, 10)
+        self.lengths = lengths
+
+    def forward(self, x):
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, self.lengths, batch_first=True, enforce_sorted=False)
+        _, h = self.rnn(packed)
+        if isinstance(h, tuple):
+            h = h[0]
+        return self.fc(torch.cat(list(h), dim=1))
+
+
 def build(name):
     rnn = lambda i, h, **kw: nn.RNN(i, h, batch_first=True, **kw)  # noqa: E731
     if name == "mnist-train":
@@ -93,6 +116,19 @@ def build(name):
     if name in ("deep3-t5", "deep3-t20"):
         t, i = (5, 2) if name == "deep3-t5" else (20, 1)
         return regress(rnn(i, 100, num_layers=3), 100, 64, t, i, False)
+    if name in ("mnist-len-all", "mnist-len-uniform", "lstm-len-all", "lstm-len-uniform",
+                "bilstm-len-uniform"):
+        lengths = torch.full((150,), 28) if name.endswith("all") else bench_lengths(150, 28)
+        if name.startswith("mnist"):
+            layer, features = rnn(28, 150), 150
+        elif name.startswith("lstm"):
+            layer, features = nn.LSTM(28, 150, batch_first=True), 150
+        else:
+            layer, features = nn.LSTM(28, 150, batch_first=True, bidirectional=True), 300
+        x = torch.randn(150, 28, 28)
+        y = torch.randint(0, 10, (150,))
+        model = PackedClassifier(layer, features, lengths)
+        return train_step(model, x, y, nn.CrossEntropyLoss(), True)
     if name == "lstm-train":
         return classify(nn.LSTM(28, 150, batch_first=True), 150, 150, 28, True)
     if name == "gru-train":

@@ -12,6 +12,9 @@
 //! | `lstm-train`, `gru-train` | `LstmCell` / `GruCell` in place of the basic cell | 150, 28, 28, 150 | forward + backward + Adam |
 //! | `scale-hH-tT` | tanh cell, dense 10 on the last output, cross-entropy | 64, T, 28, H (H 150, 512; T 28, 256, 1024) | forward + backward |
 //! | `infer-h512-tT` | tanh cell through `dynamic_rnn` on a plain device (no graph), all outputs kept | 64, T, 28, 512 (T 28, 1024) | forward |
+//! | `mnist-len-all`, `mnist-len-uniform` | `mnist-train` with `sequence_length` (all 28; uniform 1..28, [`bench_lengths`]), dense 10 on each example's last valid output | 150, 28, 28, 150 | forward + backward + Adam |
+//! | `lstm-len-all`, `lstm-len-uniform` | `lstm-train` with `sequence_length`, the same two patterns | 150, 28, 28, 150 | forward + backward + Adam |
+//! | `bilstm-len-uniform` | `bidirectional_dynamic_rnn` of two LSTMs with uniform lengths, dense 10 on both final `h`, cross-entropy | 150, 28, 28, 150 + 150 | forward + backward + Adam |
 //! | `burn-rnn-train`, `burn-lstm-train`, `burn-gru-train` | burn's own `nn::Rnn` / `nn::Lstm` / `nn::Gru`, dense 10, cross-entropy | 150, 28, 28, 150 | forward + backward + Adam |
 
 use burn::module::Module;
@@ -21,7 +24,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use rnn_core::{
     Activation, BasicRnnCell, BasicRnnCellConfig, GruCellConfig, LstmCellConfig, MultiRnnCell,
-    OutputProjectionWrapperConfig, RnnCell, dynamic_rnn,
+    OutputProjectionWrapperConfig, RnnCell, bidirectional_dynamic_rnn, dynamic_rnn,
 };
 use rnn_train::{
     SequenceClassifier, Steps, adam_tf1, mse_over_steps, sparse_softmax_cross_entropy,
@@ -123,6 +126,33 @@ pub fn specs() -> Vec<Spec> {
             64,
         );
     }
+    // Lengths: FLOPs of the steps actually run (the sum of the lengths), as PyTorch's packed
+    // sequences count them.
+    let steps_run = |pattern: &str| -> f64 {
+        match pattern {
+            "all" => 150.0 * 28.0,
+            _ => bench_lengths(150, 28).iter().sum::<i64>() as f64,
+        }
+    };
+    for (cell, gates, about) in [("mnist", 1.0, "tanh"), ("lstm", 4.0, "LSTM")] {
+        for pattern in ["all", "uniform"] {
+            let per_step = rnn_fwd_flops(1, 1, 28, 150, 1) * gates;
+            let lengths = if pattern == "all" { "all 28" } else { "uniform 1..28" };
+            add(
+                &format!("{cell}-len-{pattern}"),
+                &format!("B150 T28 I28 H150 {about}, lengths {lengths}, dense 10, CE, Adam"),
+                3.0 * (per_step * steps_run(pattern) + 2.0 * 150.0 * 150.0 * 10.0),
+                150,
+            );
+        }
+    }
+    add(
+        "bilstm-len-uniform",
+        "B150 T28 I28 bidirectional LSTM H150+150, lengths uniform 1..28, dense 10, CE, Adam",
+        3.0 * (2.0 * 4.0 * rnn_fwd_flops(1, 1, 28, 150, 1) * steps_run("uniform")
+            + 2.0 * 150.0 * 300.0 * 10.0),
+        150,
+    );
     for (name, gates) in [("rnn", 1.0), ("lstm", 4.0), ("gru", 3.0)] {
         add(
             &format!("burn-{name}-train"),
@@ -132,6 +162,12 @@ pub fn specs() -> Vec<Spec> {
         );
     }
     v
+}
+
+/// The suite's per-example lengths over `steps` steps: uniform over `1..=steps` by a fixed
+/// formula (`1 + (7919 b) mod steps`), the same in `benches/torch/rnn_workloads.py`.
+pub fn bench_lengths(batch: usize, steps: usize) -> Vec<i64> {
+    (0..batch).map(|b| (1 + (7919 * b) % steps) as i64).collect()
 }
 
 /// Builds workload `name` on `device` (an autodiff device is derived where it trains); the
@@ -182,6 +218,35 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
                 &ad,
                 false,
             ))
+        }
+        "mnist-len-all" | "mnist-len-uniform" | "lstm-len-all" | "lstm-len-uniform" => {
+            let lengths = match name.ends_with("all") {
+                true => vec![28; 150],
+                false => bench_lengths(150, 28),
+            };
+            let lengths = Tensor::<1, Int>::from_ints(lengths.as_slice(), &ad);
+            let (x, y) = (images(150, 28, &ad), labels(150, &ad));
+            if name.starts_with("mnist") {
+                let cell = BasicRnnCellConfig::new(28, 150).init(&ad);
+                Box::new(Classify::new(cell, x, y, true).with_lengths(lengths))
+            } else {
+                let cell = LstmCellConfig::new(28, 150).init(&ad);
+                Box::new(Classify::new(cell, x, y, true).with_lengths(lengths))
+            }
+        }
+        "bilstm-len-uniform" => {
+            let lengths = Tensor::<1, Int>::from_ints(bench_lengths(150, 28).as_slice(), &ad);
+            Box::new(BiClassify {
+                model: Some(BiLstm {
+                    fw: LstmCellConfig::new(28, 150).init(&ad),
+                    bw: LstmCellConfig::new(28, 150).init(&ad),
+                    dense: LinearConfig::new(300, 10).init(&ad),
+                }),
+                optim: adam_tf1().init(),
+                images: images(150, 28, &ad),
+                labels: labels(150, &ad),
+                lengths,
+            })
         }
         "lstm-train" => Box::new(Classify::new(
             LstmCellConfig::new(28, 150).init(&ad),
@@ -249,6 +314,7 @@ struct Classify<C: RnnCell> {
     optim: ModuleOptimizer,
     images: Tensor<3>,
     labels: Tensor<1, Int>,
+    lengths: Option<Tensor<1, Int>>,
     train: bool,
 }
 
@@ -260,15 +326,23 @@ impl<C: RnnCell> Classify<C> {
             optim: adam_tf1().init(),
             images,
             labels,
+            lengths: None,
             train,
         }
+    }
+
+    fn with_lengths(mut self, lengths: Tensor<1, Int>) -> Self {
+        self.lengths = Some(lengths);
+        self
     }
 }
 
 impl<C: RnnCell> Workload for Classify<C> {
     fn step(&mut self) -> f32 {
         let model = self.model.take().expect("model present between steps");
-        let logits = model.forward(self.images.clone()).expect("valid shapes");
+        let logits = model
+            .forward_with_lengths(self.images.clone(), self.lengths.clone())
+            .expect("valid shapes");
         let loss = sparse_softmax_cross_entropy(logits, self.labels.clone()).expect("valid shapes");
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -278,6 +352,43 @@ impl<C: RnnCell> Workload for Classify<C> {
             model
         };
         self.model = Some(model);
+        value
+    }
+}
+
+/// A bidirectional LSTM classifier: dense 10 on both directions' final `h` (`[B, 300]`).
+#[derive(Module, Debug)]
+struct BiLstm {
+    fw: rnn_core::LstmCell,
+    bw: rnn_core::LstmCell,
+    dense: Linear,
+}
+
+struct BiClassify {
+    model: Option<BiLstm>,
+    optim: ModuleOptimizer,
+    images: Tensor<3>,
+    labels: Tensor<1, Int>,
+    lengths: Tensor<1, Int>,
+}
+
+impl Workload for BiClassify {
+    fn step(&mut self) -> f32 {
+        let model = self.model.take().expect("model present between steps");
+        let (_, (s_fw, s_bw)) = bidirectional_dynamic_rnn(
+            &model.fw,
+            &model.bw,
+            self.images.clone(),
+            None,
+            None,
+            Some(self.lengths.clone()),
+        )
+        .expect("valid shapes");
+        let logits = model.dense.forward(Tensor::cat(vec![s_fw.h, s_bw.h], 1));
+        let loss = sparse_softmax_cross_entropy(logits, self.labels.clone()).expect("valid shapes");
+        let value = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optim.step(LR, model, grads));
         value
     }
 }
