@@ -137,7 +137,11 @@ pub fn specs() -> Vec<Spec> {
     for (cell, gates, about) in [("mnist", 1.0, "tanh"), ("lstm", 4.0, "LSTM")] {
         for pattern in ["all", "uniform"] {
             let per_step = rnn_fwd_flops(1, 1, 28, 150, 1) * gates;
-            let lengths = if pattern == "all" { "all 28" } else { "uniform 1..28" };
+            let lengths = if pattern == "all" {
+                "all 28"
+            } else {
+                "uniform 1..28"
+            };
             add(
                 &format!("{cell}-len-{pattern}"),
                 &format!("B150 T28 I28 H150 {about}, lengths {lengths}, dense 10, CE, Adam"),
@@ -167,7 +171,9 @@ pub fn specs() -> Vec<Spec> {
 /// The suite's per-example lengths over `steps` steps: uniform over `1..=steps` by a fixed
 /// formula (`1 + (7919 b) mod steps`), the same in `benches/torch/rnn_workloads.py`.
 pub fn bench_lengths(batch: usize, steps: usize) -> Vec<i64> {
-    (0..batch).map(|b| (1 + (7919 * b) % steps) as i64).collect()
+    (0..batch)
+        .map(|b| (1 + (7919 * b) % steps) as i64)
+        .collect()
 }
 
 /// Builds workload `name` on `device` (an autodiff device is derived where it trains); the
