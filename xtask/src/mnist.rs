@@ -355,18 +355,10 @@ mod tests {
         assert!(summary.checkpoint.join("model.bpk").is_file());
     }
 
-    /// The real MNIST: $MNIST_DIR, else shared/data/mnist beside the repository. Missing data fails.
+    /// The real MNIST where the command itself finds it ($MNIST_DIR, else
+    /// ~/.cache/rnn-rs/mnist; what is missing is downloaded). No data fails the test.
     fn mnist_dir() -> PathBuf {
-        let dir = std::env::var_os("MNIST_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist")
-            });
-        assert!(
-            Mnist::is_present(&dir),
-            "MNIST not found in {} (set MNIST_DIR)",
-            dir.display()
-        );
-        dir
+        rnn_data::prepare_data_dir(None, &Downloader::default())
+            .unwrap_or_else(|e| panic!("this test needs the real MNIST: {e}"))
     }
 }

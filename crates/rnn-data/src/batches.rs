@@ -15,14 +15,16 @@ impl MnistSplit {
     /// of 28 pixels, pixel / 255), labels `[B]`, with `B = indices.len()` (at least 1).
     pub fn batch(&self, indices: &[usize], device: &Device) -> Result<MnistBatch> {
         if indices.is_empty() {
-            return Err(DataError::InvalidArgument(
-                "a batch needs at least one example".to_owned(),
+            return Err(DataError::invalid(
+                "indices",
+                "at least one example index",
+                "an empty slice",
             ));
         }
         let mut images = Vec::new();
         let mut labels = Vec::new();
         self.gather_into(indices, &mut images, &mut labels)?;
-        Ok(MnistBatch::from_host(images, labels, device))
+        MnistBatch::from_host(images, labels, device)
     }
 
     /// The whole split as one batch: images `[len, 28, 28]`, labels `[len]` (the seed feeds
@@ -42,9 +44,7 @@ impl MnistSplit {
         device: &Device,
     ) -> Result<Batches<'_>> {
         if options.batch_size == 0 {
-            return Err(DataError::InvalidArgument(
-                "batch size must be at least 1".to_owned(),
-            ));
+            return Err(DataError::invalid("batch_size", "at least 1", 0));
         }
         Ok(Batches {
             split: self,
@@ -117,13 +117,36 @@ pub struct MnistBatch {
 
 impl MnistBatch {
     /// Wraps host buffers (`images` `[B * 784]` as produced by
-    /// [`MnistSplit::gather_into`], `labels` `[B]`) into tensors on `device`.
-    pub fn from_host(images: Vec<f32>, labels: Vec<i64>, device: &Device) -> Self {
+    /// [`MnistSplit::gather_into`], `labels` `[B]`, each 0..=9) into tensors on `device`:
+    /// images `[B, 28, 28]`, labels `[B]`. Buffers of disagreeing lengths or a label outside
+    /// 0..=9 are [`DataError::InvalidArgument`]; `B = 0` is allowed (an empty batch).
+    pub fn from_host(images: Vec<f32>, labels: Vec<i64>, device: &Device) -> Result<Self> {
         let b = labels.len();
-        Self {
+        if b.checked_mul(ROWS * COLS) != Some(images.len()) {
+            return Err(DataError::invalid(
+                "images",
+                format!(
+                    "{} values ([{b}, 28, 28] for the {b} labels)",
+                    b as u128 * (ROWS * COLS) as u128
+                ),
+                format!("{} values", images.len()),
+            ));
+        }
+        if let Some((at, &bad)) = labels
+            .iter()
+            .enumerate()
+            .find(|&(_, l)| !(0..=9).contains(l))
+        {
+            return Err(DataError::invalid(
+                "labels",
+                "digits 0..=9",
+                format!("labels[{at}] = {bad}"),
+            ));
+        }
+        Ok(Self {
             images: Tensor::from_data(TensorData::new(images, [b, ROWS, COLS]), device),
             labels: Tensor::from_data(TensorData::new(labels, [b]), device),
-        }
+        })
     }
 
     /// The batch size `B`.
@@ -171,9 +194,10 @@ impl Iterator for Batches<'_> {
         let indices = self.next_indices()?;
         let mut images = Vec::new();
         let mut labels = Vec::new();
-        // Indices come from `0..len`, so gathering cannot fail.
+        // Indices come from `0..len` and the split's labels are digits, so neither step can
+        // fail.
         split.gather_into(indices, &mut images, &mut labels).ok()?;
-        Some(MnistBatch::from_host(images, labels, &device))
+        MnistBatch::from_host(images, labels, &device).ok()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -188,3 +212,38 @@ impl Iterator for Batches<'_> {
 }
 
 impl ExactSizeIterator for Batches<'_> {}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_host_checks_lengths_and_labels() {
+        let device = Device::default();
+        let ok = MnistBatch::from_host(vec![0.5; 2 * 784], vec![3, 9], &device).unwrap();
+        assert_eq!((ok.images.dims(), ok.labels.dims()), ([2, 28, 28], [2]));
+
+        let err = MnistBatch::from_host(vec![0.0; 784], vec![1, 2], &device).unwrap_err();
+        assert!(
+            matches!(err, DataError::InvalidArgument { arg: "images", .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "`images`: expected 1568 values ([2, 28, 28] for the 2 labels), got 784 values"
+        );
+        let err = MnistBatch::from_host(vec![0.0; 785], vec![1], &device).unwrap_err();
+        assert!(err.to_string().ends_with("got 785 values"), "{err}");
+
+        let err = MnistBatch::from_host(vec![0.0; 2 * 784], vec![1, 10], &device).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`labels`: expected digits 0..=9, got labels[1] = 10"
+        );
+        let err = MnistBatch::from_host(vec![0.0; 784], vec![-1], &device).unwrap_err();
+        assert!(err.to_string().ends_with("got labels[0] = -1"), "{err}");
+
+        let empty = MnistBatch::from_host(Vec::new(), Vec::new(), &device).unwrap();
+        assert!(empty.is_empty());
+    }
+}

@@ -180,9 +180,95 @@ pub enum DataError {
     )]
     NoDataDir,
 
-    /// An argument is out of its valid range (batch size 0, too many steps, ...).
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
+    /// An argument is out of its valid range (batch size 0, an index past the end, buffers
+    /// of disagreeing lengths, ...).
+    #[error("`{arg}`: expected {expected}, got {actual}")]
+    InvalidArgument {
+        /// The argument's name as the caller wrote it (`batch_size`, `index`, `images`, ...).
+        arg: &'static str,
+        /// What would have been accepted.
+        expected: String,
+        /// What was given.
+        actual: String,
+    },
+
+    /// A request whose buffers would need more host memory than the crate allows; refused
+    /// before anything is allocated.
+    #[error(
+        "{what} would need {} of host memory ({needed} bytes), more than the {} limit \
+         ({limit} bytes); ask for less",
+        human_bytes(*needed),
+        human_bytes(u128::from(*limit))
+    )]
+    TooMuchMemory {
+        /// What was asked for, with the arguments that size it.
+        what: String,
+        /// The bytes it would need.
+        needed: u128,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
+    /// A file on disk is larger than any MNIST file (packed or unpacked) can be; refused
+    /// before it is read into memory.
+    #[error(
+        "{path}: {actual} bytes{}, expected at most {limit} bytes (the largest MNIST file, \
+         train-images-idx3-ubyte unpacked, is 47040016 bytes)",
+        if *grew { " or more (it grew while being read)" } else { "" }
+    )]
+    FileTooLarge {
+        /// The file's path.
+        path: PathBuf,
+        /// The limit, in bytes ([`crate::idx::MAX_FILE_BYTES`]).
+        limit: u64,
+        /// The size found (on disk, or read so far when the file grew while being read).
+        actual: u64,
+        /// Whether the file was larger when read than its size on disk said.
+        grew: bool,
+    },
+
+    /// A gzip file holds more bytes after the end of its (first) gzip member; an MNIST
+    /// archive is exactly one member.
+    #[error(
+        "{file}: {trailing} bytes after the end of the gzip stream (which ends at byte \
+         {end} of {total}); expected the file to end with the stream"
+    )]
+    GzipTrailingBytes {
+        /// The file's name.
+        file: String,
+        /// Where the gzip member ends, in bytes from the start of the file.
+        end: usize,
+        /// The file's size, in bytes.
+        total: usize,
+        /// The bytes after the member.
+        trailing: usize,
+    },
+}
+
+impl DataError {
+    /// Shorthand for [`DataError::InvalidArgument`].
+    pub fn invalid(arg: &'static str, expected: impl Into<String>, actual: impl ToString) -> Self {
+        DataError::InvalidArgument {
+            arg,
+            expected: expected.into(),
+            actual: actual.to_string(),
+        }
+    }
+}
+
+/// `bytes` in binary units with one decimal (`512 B`, `1.5 KiB`, `12.0 GiB`).
+pub(crate) fn human_bytes(bytes: u128) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// The crate's result type.

@@ -8,10 +8,11 @@
 //! naming the file. Nothing here panics, whatever the bytes (fuzzed: see `fuzz/`).
 
 use std::borrow::Cow;
+use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 
 use crate::error::{DataError, Result};
 
@@ -29,21 +30,33 @@ pub const PIXELS: usize = ROWS * COLS;
 pub const IMAGES_HEADER: usize = 16;
 /// Size of the labels header in bytes.
 pub const LABELS_HEADER: usize = 8;
-/// No MNIST file decompresses to more than this (the training images: 16 + 60000 * 784).
+/// No MNIST file decompresses to more than this (the training images: 16 + 60000 * 784 =
+/// 47,040,016 bytes).
 pub const MAX_DECODED_BYTES: usize = IMAGES_HEADER + 60_000 * PIXELS;
+/// No file is read from disk if it is larger than this: the same bound as
+/// [`MAX_DECODED_BYTES`], because the largest MNIST file, packed or not, is the unpacked
+/// training images (the archives are at most 9.9 MB). So nothing the parser could accept is
+/// refused, a file read costs at most 47 MB of memory whatever the disk holds, and a raw file
+/// and a gzipped one meet the same limit.
+pub const MAX_FILE_BYTES: u64 = MAX_DECODED_BYTES as u64;
 
 /// Decompresses `bytes` if they start with the gzip magic (`1f 8b`), else returns them as
 /// they are. `file` names the file in errors.
 ///
 /// Output is capped at [`MAX_DECODED_BYTES`] (a larger stream is [`DataError::TooLarge`]);
-/// a truncated or corrupt stream (bad CRC, bad length) is [`DataError::CorruptGzip`].
+/// a truncated or corrupt stream (bad CRC, bad length) is [`DataError::CorruptGzip`]; bytes
+/// after the end of the gzip member (a second member, or anything else) are
+/// [`DataError::GzipTrailingBytes`]: an MNIST archive is exactly one member.
 pub fn decompress<'a>(file: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(Cow::Borrowed(bytes));
     }
     let mut out = Vec::new();
-    let mut decoder = GzDecoder::new(bytes).take(MAX_DECODED_BYTES as u64 + 1);
-    decoder
+    // The `bufread` decoder consumes exactly the member from the slice, so what is left of
+    // the slice afterwards is what follows the member.
+    let mut decoder = GzDecoder::new(bytes);
+    (&mut decoder)
+        .take(MAX_DECODED_BYTES as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| DataError::CorruptGzip {
             file: file.to_owned(),
@@ -55,7 +68,52 @@ pub fn decompress<'a>(file: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>> {
             limit: MAX_DECODED_BYTES,
         });
     }
+    let trailing = decoder.get_ref().len();
+    if trailing > 0 {
+        return Err(DataError::GzipTrailingBytes {
+            file: file.to_owned(),
+            end: bytes.len() - trailing,
+            total: bytes.len(),
+            trailing,
+        });
+    }
     Ok(Cow::Owned(out))
+}
+
+/// Reads the whole file at `path`, refusing one larger than [`MAX_FILE_BYTES`] before
+/// reading it ([`DataError::FileTooLarge`]); a file that grows past the limit while being
+/// read (or a special file that never ends) is refused too, after at most that many bytes.
+pub fn read_capped(path: &Path) -> Result<Vec<u8>> {
+    let io_err = |action: &'static str| {
+        move |source| DataError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    let file = File::open(path).map_err(io_err("reading"))?;
+    let on_disk = file.metadata().map_err(io_err("reading"))?.len();
+    if on_disk > MAX_FILE_BYTES {
+        return Err(DataError::FileTooLarge {
+            path: path.to_owned(),
+            limit: MAX_FILE_BYTES,
+            actual: on_disk,
+            grew: false,
+        });
+    }
+    let mut bytes = Vec::with_capacity(on_disk as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err("reading"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(DataError::FileTooLarge {
+            path: path.to_owned(),
+            limit: MAX_FILE_BYTES,
+            actual: bytes.len() as u64,
+            grew: true,
+        });
+    }
+    Ok(bytes)
 }
 
 /// The IDX reader's contract on arbitrary bytes, shared by the fuzz target
@@ -77,13 +135,10 @@ pub fn check_reader_contract(data: &[u8]) {
     }
 }
 
-/// Reads the file at `path` and decompresses it if it is gzipped (see [`decompress`]).
+/// Reads the file at `path` (at most [`MAX_FILE_BYTES`], see [`read_capped`]) and
+/// decompresses it if it is gzipped (see [`decompress`]).
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|source| DataError::Io {
-        action: "reading",
-        path: path.to_owned(),
-        source,
-    })?;
+    let raw = read_capped(path)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -266,5 +321,109 @@ mod tests {
             Err(DataError::CorruptGzip { .. })
         ));
         assert_eq!(&*decompress("raw", &data).unwrap(), &data[..]);
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use flate2::{Compression, write::GzEncoder};
+        use std::io::Write;
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn bytes_after_the_gzip_member_are_an_error() {
+        let data = b"0123456789".repeat(50);
+        let gz = gzip(&data);
+        let n = gz.len();
+        // Junk after the member.
+        let mut junk = gz.clone();
+        junk.extend_from_slice(b"xyz");
+        let err = decompress("junk.gz", &junk).unwrap_err();
+        assert!(
+            matches!(err, DataError::GzipTrailingBytes { end, total, trailing: 3, .. }
+                if end == n && total == n + 3),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "junk.gz: 3 bytes after the end of the gzip stream (which ends at byte {n} of \
+                 {}); expected the file to end with the stream",
+                n + 3
+            )
+        );
+        // A second member (what `cat a.gz b.gz` makes) is refused too: MNIST is one member.
+        let mut two = gz.clone();
+        two.extend_from_slice(&gzip(b"more"));
+        let err = decompress("two.gz", &two).unwrap_err();
+        assert!(
+            matches!(err, DataError::GzipTrailingBytes { end, .. } if end == n),
+            "{err}"
+        );
+        // One trailing zero byte (padding) is still a trailing byte.
+        let mut pad = gz.clone();
+        pad.push(0);
+        assert!(matches!(
+            decompress("pad.gz", &pad),
+            Err(DataError::GzipTrailingBytes { trailing: 1, .. })
+        ));
+        assert_eq!(&*decompress("ok.gz", &gz).unwrap(), &data[..]);
+    }
+
+    #[test]
+    fn a_file_larger_than_any_mnist_file_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train-images-idx3-ubyte");
+        // Sparse: 1 TB on disk costs nothing; the size alone refuses it.
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        let err = read_maybe_gz(&path).unwrap_err();
+        assert!(
+            matches!(err, DataError::FileTooLarge { actual, limit, grew: false, .. }
+                if actual == 1 << 40 && limit == MAX_FILE_BYTES),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: 1099511627776 bytes, expected at most 47040016 bytes (the largest MNIST \
+                 file, train-images-idx3-ubyte unpacked, is 47040016 bytes)",
+                path.display()
+            )
+        );
+        // One byte over the limit is refused, the limit itself is read.
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        assert!(matches!(
+            read_capped(&path),
+            Err(DataError::FileTooLarge { actual, .. }) if actual == MAX_FILE_BYTES + 1
+        ));
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES)
+            .unwrap();
+        assert_eq!(read_capped(&path).unwrap().len() as u64, MAX_FILE_BYTES);
+    }
+
+    /// A file that never ends (size 0 on disk) is cut off at the limit, not read forever.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_that_never_ends_is_cut_off_at_the_limit() {
+        let err = read_capped(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            matches!(err, DataError::FileTooLarge { actual, grew: true, .. }
+                if actual == MAX_FILE_BYTES + 1),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("/dev/zero: 47040017 bytes or more (it grew while being read)"),
+            "{err}"
+        );
     }
 }

@@ -16,11 +16,12 @@
 //! bad input.
 //!
 //! ```no_run
-//! use rnn_data::{BatchOptions, Downloader, Mnist, resolve_data_dir};
+//! use rnn_data::{BatchOptions, Downloader, Mnist, prepare_data_dir};
 //! # fn main() -> Result<(), rnn_data::DataError> {
 //! let device = burn::tensor::Device::default();
-//! let dir = resolve_data_dir(None)?; // --data-dir, else $MNIST_DIR, else ~/.cache/rnn-rs/mnist
-//! let mnist = Mnist::load_or_download(&dir, &Downloader::default())?;
+//! // --data-dir, else $MNIST_DIR, else ~/.cache/rnn-rs/mnist; what is missing is downloaded.
+//! let dir = prepare_data_dir(None, &Downloader::default())?;
+//! let mnist = Mnist::load(&dir)?;
 //! for batch in mnist.train.batches(&BatchOptions::new(150).seed(7), 0, &device)? {
 //!     let [b, steps, inputs] = batch.images.dims(); // [150, 28, 28]
 //!     # let _ = (b, steps, inputs);
@@ -44,7 +45,9 @@ pub use batches::{BatchOptions, Batches, MnistBatch};
 pub use checksums::{MNIST_FILES, MnistFile};
 pub use download::{DEFAULT_MIRRORS, Downloader, FailureReason, MirrorFailure};
 pub use error::{DataError, Result};
-pub use mnist::{MNIST_DIR_ENV, Mnist, MnistSplit, default_cache_dir, resolve_data_dir};
+pub use mnist::{
+    MNIST_DIR_ENV, Mnist, MnistSplit, default_cache_dir, prepare_data_dir, resolve_data_dir,
+};
 #[cfg(feature = "tensors")]
 pub use time_series::SineBatch;
 pub use time_series::{SineWindows, TimeSeries, time_series};

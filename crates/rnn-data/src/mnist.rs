@@ -45,6 +45,17 @@ pub fn resolve_data_dir(data_dir: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
+/// The MNIST directory exactly as the CLI finds it ([`resolve_data_dir`]: `data_dir`, else
+/// `$MNIST_DIR`, else [`default_cache_dir`]), with whatever of the four files it lacks
+/// downloaded by `downloader` and verified against the embedded SHA-256 sums
+/// ([`Downloader::fetch_missing`]). Files already there are not read; [`Mnist::load`]
+/// checks them. `cargo xtask mnist` and the tests find MNIST through this one function.
+pub fn prepare_data_dir(data_dir: Option<&Path>, downloader: &Downloader) -> Result<PathBuf> {
+    let dir = resolve_data_dir(data_dir)?;
+    downloader.fetch_missing(&dir)?;
+    Ok(dir)
+}
+
 /// The path of `file` in `dir`: the `.gz` archive if present, else the unpacked file, else
 /// `None`.
 pub fn locate(dir: &Path, file: &MnistFile) -> Option<PathBuf> {
@@ -60,15 +71,8 @@ fn read_checked(dir: &Path, file: &MnistFile) -> Result<(String, Vec<u8>)> {
         file: file.name.to_owned(),
         dir: dir.to_owned(),
     })?;
-    let raw = std::fs::read(&path).map_err(|source| DataError::Io {
-        action: "reading",
-        path: path.clone(),
-        source,
-    })?;
-    let name = path.file_name().map_or_else(
-        || file.name.to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let raw = idx::read_capped(&path)?;
+    let name = file_name(&path);
     if name == file.name {
         let actual = sha256_hex(&raw);
         if actual != file.sha256 {
@@ -81,6 +85,14 @@ fn read_checked(dir: &Path, file: &MnistFile) -> Result<(String, Vec<u8>)> {
     }
     let decoded = idx::decompress(&name, &raw)?.into_owned();
     Ok((name, decoded))
+}
+
+/// The last component of `path`, for error messages.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// One split (training or test) decoded into memory.
@@ -96,12 +108,16 @@ impl MnistSplit {
     /// Builds a split from raw pixels (`[n, 28, 28]` bytes, row-major) and labels (`[n]`,
     /// each 0..=9); checks that the two agree in length and that the labels are digits.
     pub fn new(images: Vec<u8>, labels: Vec<u8>) -> Result<Self> {
-        if !images.len().is_multiple_of(PIXELS) || images.len() / PIXELS != labels.len() {
-            return Err(DataError::InvalidArgument(format!(
-                "{} pixel bytes are not {} images of 28x28",
-                images.len(),
-                labels.len()
-            )));
+        if labels.len().checked_mul(PIXELS) != Some(images.len()) {
+            return Err(DataError::invalid(
+                "images",
+                format!(
+                    "{} pixel bytes ([{}, 28, 28], one image per label)",
+                    labels.len() as u128 * PIXELS as u128,
+                    labels.len()
+                ),
+                format!("{} pixel bytes", images.len()),
+            ));
         }
         if let Some((index, &value)) = labels.iter().enumerate().find(|&(_, &v)| v > 9) {
             return Err(DataError::BadLabel {
@@ -113,11 +129,23 @@ impl MnistSplit {
         Ok(Self { images, labels })
     }
 
+    /// Loads a split from an IDX images file and an IDX labels file of any (equal) number of
+    /// examples `n`, each gzipped or not: pixels `[n, 28, 28]`, labels `[n]`. Every check of
+    /// [`Mnist::load`] but the SHA-256 sums and the MNIST sizes (files larger than
+    /// [`idx::MAX_FILE_BYTES`], bad gzip, bad headers, sizes that disagree with the header,
+    /// labels outside 0..=9, `n` differing between the files) is a [`DataError`] naming the
+    /// file; nothing is returned half-loaded.
+    pub fn load(images: &Path, labels: &Path) -> Result<Self> {
+        let images = (file_name(images), idx::read_maybe_gz(images)?);
+        let labels = (file_name(labels), idx::read_maybe_gz(labels)?);
+        Self::parse(None, images, labels)
+    }
+
     /// Parses an images file and a labels file (decoded IDX bytes) into a split and checks
-    /// that they hold as many examples as each other and as `expected`.
+    /// that they hold as many examples as each other and, if given, as the split's
+    /// `(name, expected count)`.
     fn parse(
-        split: &'static str,
-        expected: usize,
+        expected: Option<(&'static str, usize)>,
         (images_file, images): (String, Vec<u8>),
         (labels_file, labels): (String, Vec<u8>),
     ) -> Result<Self> {
@@ -132,7 +160,9 @@ impl MnistSplit {
                 labels: labels.len(),
             });
         }
-        if n_images != expected {
+        if let Some((split, expected)) = expected
+            && n_images != expected
+        {
             return Err(DataError::WrongCount {
                 file: images_file,
                 split,
@@ -163,14 +193,28 @@ impl MnistSplit {
         &self.labels
     }
 
-    /// Image `i` as `[28, 28]` row-major bytes, or `None` past the end.
-    pub fn image(&self, i: usize) -> Option<&[u8]> {
-        self.images.get(i * PIXELS..(i + 1) * PIXELS)
+    /// Image `index` as `[28, 28]` row-major bytes; an index past the end (however large)
+    /// is [`DataError::InvalidArgument`].
+    pub fn image(&self, index: usize) -> Result<&[u8]> {
+        self.check_index(index)?;
+        Ok(&self.images[index * PIXELS..(index + 1) * PIXELS])
     }
 
-    /// Label `i` (0..=9), or `None` past the end.
-    pub fn label(&self, i: usize) -> Option<u8> {
-        self.labels.get(i).copied()
+    /// Label `index` (0..=9); an index past the end is [`DataError::InvalidArgument`].
+    pub fn label(&self, index: usize) -> Result<u8> {
+        self.check_index(index)?;
+        Ok(self.labels[index])
+    }
+
+    fn check_index(&self, index: usize) -> Result<()> {
+        if index >= self.len() {
+            return Err(DataError::invalid(
+                "index",
+                format!("an example index below {} (the split's length)", self.len()),
+                index,
+            ));
+        }
+        Ok(())
     }
 
     /// How many examples of each digit: `[10]`.
@@ -193,11 +237,12 @@ impl MnistSplit {
     ) -> Result<()> {
         images.clear();
         labels.clear();
-        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
-            return Err(DataError::InvalidArgument(format!(
-                "example index {bad} out of range for a split of {}",
-                self.len()
-            )));
+        if let Some((at, &bad)) = indices.iter().enumerate().find(|&(_, &i)| i >= self.len()) {
+            return Err(DataError::invalid(
+                "indices",
+                format!("example indices below {} (the split's length)", self.len()),
+                format!("indices[{at}] = {bad}"),
+            ));
         }
         images.reserve(indices.len() * PIXELS);
         labels.reserve(indices.len());
@@ -239,19 +284,19 @@ pub struct Mnist {
 }
 
 impl Mnist {
-    /// Loads the four files from `dir` (each `.gz` or unpacked; a `.gz` is checked against
-    /// its SHA-256 first). Any missing, corrupt or mismatched file is an error naming it;
-    /// nothing is returned half-loaded. Never downloads.
+    /// Loads the four files from `dir` (each `.gz` or unpacked, at most
+    /// [`idx::MAX_FILE_BYTES`]; a `.gz` is checked against its SHA-256 first): training
+    /// pixels `[60000, 28, 28]` and labels `[60000]`, test `[10000, 28, 28]` and `[10000]`.
+    /// Any missing, corrupt or mismatched file is an error naming it; nothing is returned
+    /// half-loaded and nothing is written. Never downloads (see [`prepare_data_dir`]).
     pub fn load(dir: &Path) -> Result<Self> {
         let train = MnistSplit::parse(
-            "training",
-            TRAIN_LEN,
+            Some(("training", TRAIN_LEN)),
             read_checked(dir, &TRAIN_IMAGES)?,
             read_checked(dir, &TRAIN_LABELS)?,
         )?;
         let test = MnistSplit::parse(
-            "test",
-            TEST_LEN,
+            Some(("test", TEST_LEN)),
             read_checked(dir, &TEST_IMAGES)?,
             read_checked(dir, &TEST_LABELS)?,
         )?;
@@ -287,7 +332,12 @@ mod tests {
     #[test]
     fn split_checks_its_parts() {
         assert!(MnistSplit::new(vec![0; PIXELS * 2], vec![1, 2]).is_ok());
-        assert!(MnistSplit::new(vec![0; PIXELS * 2], vec![1]).is_err());
+        let err = MnistSplit::new(vec![0; PIXELS * 2], vec![1]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`images`: expected 784 pixel bytes ([1, 28, 28], one image per label), got 1568 \
+             pixel bytes"
+        );
         assert!(MnistSplit::new(vec![0; PIXELS + 1], vec![1]).is_err());
         assert!(matches!(
             MnistSplit::new(vec![0; PIXELS], vec![12]),
@@ -301,7 +351,11 @@ mod tests {
             (px.len(), px[0], &lb[..]),
             (2 * PIXELS, 7.0 / 255.0, &[3, 3][..])
         );
-        assert!(s.gather_into(&[1], &mut px, &mut lb).is_err());
+        let err = s.gather_into(&[0, 1], &mut px, &mut lb).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`indices`: expected example indices below 1 (the split's length), got indices[1] = 1"
+        );
         assert!(px.is_empty() && lb.is_empty());
     }
 }

@@ -18,6 +18,12 @@ pub const RESOLUTION: f64 = 0.1;
 pub const T_INSTANCE_START: f64 = 12.2;
 /// Points of the full curve the examples plot (`linspace(0, 30, 300)`).
 pub const CURVE_POINTS: usize = 300;
+/// The most host memory one call of [`TimeSeries::next_windows`] may ask for: 1 GiB, i.e.
+/// about 134 million window values (the book's batch, 50 windows of 20 steps, needs 8.4 KB).
+/// [`TimeSeries::next_batch`] copies the buffers once more into tensors, and a training step
+/// needs several times the batch again, so a request past this would exhaust a typical
+/// machine rather than train; it is refused up front, naming the memory it would need.
+pub const MAX_WINDOW_BYTES: u64 = 1 << 30;
 
 /// The series: `t * sin(t) / 3 + 2 * sin(5 t)`.
 pub fn time_series(t: f64) -> f64 {
@@ -108,16 +114,39 @@ impl TimeSeries {
     /// The next `batch_size` windows as host buffers: for each, `t0` uniform in
     /// `[0, T_MAX - T_MIN - n_steps * RESOLUTION)`, times `t0 + k * RESOLUTION` for
     /// `k = 0..=n_steps`; inputs the first `n_steps` values, targets the last `n_steps`
-    /// (`[batch_size, n_steps, 1]` each). Fails when `batch_size` or `n_steps` is 0 or the
-    /// window does not fit in the range (`n_steps * RESOLUTION >= 30`).
+    /// (`[batch_size, n_steps, 1]` each). Fails ([`DataError::InvalidArgument`]) when
+    /// `batch_size` or `n_steps` is 0 or the window does not fit in the range
+    /// (`n_steps * RESOLUTION >= 30`), and ([`DataError::TooMuchMemory`]) before allocating
+    /// anything when the buffers would need more than [`MAX_WINDOW_BYTES`].
     pub fn next_windows(&mut self, batch_size: usize, n_steps: usize) -> Result<SineWindows> {
         let span = T_MAX - T_MIN - n_steps as f64 * RESOLUTION;
-        if batch_size == 0 || n_steps == 0 || span <= 0.0 {
-            return Err(DataError::InvalidArgument(format!(
-                "time-series batch needs batch_size >= 1 and 1 <= n_steps < {} (got batch_size \
-                 {batch_size}, n_steps {n_steps})",
-                ((T_MAX - T_MIN) / RESOLUTION).round()
-            )));
+        if batch_size == 0 {
+            return Err(DataError::invalid("batch_size", "at least 1", 0));
+        }
+        let max_steps = ((T_MAX - T_MIN) / RESOLUTION).round();
+        if n_steps == 0 || span <= 0.0 {
+            return Err(DataError::invalid(
+                "n_steps",
+                format!(
+                    "1..{max_steps} (a window of n_steps + 1 values {RESOLUTION} apart must fit \
+                     in [{T_MIN}, {T_MAX}])"
+                ),
+                n_steps,
+            ));
+        }
+        // inputs and targets: f32 each per value; starts: one f64 per window. n_steps < 300,
+        // so this cannot overflow a u128.
+        let needed =
+            batch_size as u128 * (2 * n_steps * size_of::<f32>() + size_of::<f64>()) as u128;
+        if needed > u128::from(MAX_WINDOW_BYTES) {
+            return Err(DataError::TooMuchMemory {
+                what: format!(
+                    "next_windows(batch_size = {batch_size}, n_steps = {n_steps}) (inputs and \
+                     targets [{batch_size}, {n_steps}, 1] f32, starts [{batch_size}] f64)"
+                ),
+                needed,
+                limit: MAX_WINDOW_BYTES,
+            });
         }
         let mut inputs = Vec::with_capacity(batch_size * n_steps);
         let mut targets = Vec::with_capacity(batch_size * n_steps);

@@ -1,5 +1,5 @@
-//! The download path against a local HTTP server on 127.0.0.1 serving the real archives;
-//! no real internet host is ever contacted.
+//! The download path against a local HTTP server on 127.0.0.1 serving the real archives that
+//! the tests found (`common::mnist_dir`); no real internet host is ever contacted.
 
 mod common;
 

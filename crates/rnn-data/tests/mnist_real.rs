@@ -1,4 +1,5 @@
-//! MNIST against the real files (`$MNIST_DIR`, else `../shared/data/mnist`).
+//! MNIST against the real files, found as `cargo xtask mnist` finds them (`$MNIST_DIR`, else
+//! `~/.cache/rnn-rs/mnist`, downloading what is missing; see `common::mnist_dir`).
 
 mod common;
 
@@ -59,19 +60,57 @@ fn known_pixels_and_labels() {
         m.test.pixels().iter().map(|&p| u64::from(p)).sum::<u64>(),
         264_923_200
     );
-    assert!(m.train.image(60_000).is_none());
-    assert!(m.train.label(60_000).is_none());
 }
 
 #[test]
-fn embedded_sums_match_the_shared_sha256sums() {
-    let on_disk = String::from_utf8(common::archive("SHA256SUMS")).unwrap();
-    let mut on_disk: Vec<&str> = on_disk.lines().filter(|l| !l.trim().is_empty()).collect();
-    on_disk.sort();
+fn indices_past_the_end_are_errors_naming_the_index() {
+    let m = mnist();
+    for index in [60_000, usize::MAX / 784 + 1, usize::MAX] {
+        let err = m.train.image(index).unwrap_err();
+        assert!(
+            matches!(err, DataError::InvalidArgument { arg: "index", .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`index`: expected an example index below 60000 (the split's length), got {index}"
+            )
+        );
+        let err = m.train.label(index).unwrap_err();
+        assert!(err.to_string().contains(&format!("got {index}")), "{err}");
+    }
+    assert_eq!(m.test.label(9_999).unwrap(), 6);
+}
+
+/// The archives found (or downloaded) have the embedded sums; the embedded `sha256sum`
+/// listing is well formed. (CI also compares the listing with the SHA256SUMS file its copy of
+/// MNIST ships with: `.ci/run`.)
+#[test]
+fn embedded_sums_match_the_archives_found() {
     let embedded = sha256sums();
-    let mut embedded: Vec<&str> = embedded.lines().collect();
-    embedded.sort();
-    assert_eq!(embedded, on_disk);
+    let lines: Vec<&str> = embedded.lines().collect();
+    assert_eq!(lines.len(), 4);
+    let names: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_once("  "))
+        .map(|p| p.1)
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "sorted by name");
+    for (line, f) in
+        lines
+            .iter()
+            .zip(["t10k-images", "t10k-labels", "train-images", "train-labels"])
+    {
+        let (sum, name) = line.split_once("  ").unwrap();
+        assert!(
+            sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{line}"
+        );
+        assert!(name.starts_with(f) && name.ends_with("-ubyte.gz"), "{line}");
+    }
     for f in MNIST_FILES {
         assert_eq!(
             rnn_data::checksums::sha256_hex(&common::archive(f.name)),
@@ -98,12 +137,20 @@ fn batch_shapes_values_and_labels() {
         .convert::<i64>()
         .try_to_vec()
         .unwrap();
-    assert_eq!(labels, vec![5, 0, m.train.label(59_999).unwrap() as i64]);
-    assert!(matches!(
-        m.train.batch(&[60_000], &device),
-        Err(DataError::InvalidArgument(_))
-    ));
-    assert!(m.train.batch(&[], &device).is_err());
+    assert_eq!(
+        labels,
+        vec![5, 0, i64::from(m.train.label(59_999).unwrap())]
+    );
+    let err = m.train.batch(&[3, 60_000], &device).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`indices`: expected example indices below 60000 (the split's length), got indices[1] = 60000"
+    );
+    let err = m.train.batch(&[], &device).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`indices`: expected at least one example index, got an empty slice"
+    );
 }
 
 #[test]
@@ -149,7 +196,11 @@ fn epoch_batches_keep_or_drop_the_last() {
     let last = dropped.last().unwrap();
     assert_eq!(last.images.dims(), [128, 28, 28]);
 
-    assert!(m.train.batches(&BatchOptions::new(0), 0, &device).is_err());
+    let err = m
+        .train
+        .batches(&BatchOptions::new(0), 0, &device)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "`batch_size`: expected at least 1, got 0");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 mod common;
 
 use rnn_data::time_series::{
-    RESOLUTION, T_MAX, T_MIN, full_curve, linspace, test_instance, time_series,
+    MAX_WINDOW_BYTES, RESOLUTION, T_MAX, T_MIN, full_curve, linspace, test_instance, time_series,
 };
 use rnn_data::{DataError, TimeSeries};
 
@@ -102,13 +102,66 @@ fn deterministic_for_a_seed() {
 }
 
 #[test]
-fn bad_arguments_are_errors() {
+fn bad_arguments_are_errors_naming_the_argument() {
     let mut ts = TimeSeries::new(0);
-    for (b, n) in [(0, 20), (5, 0), (5, 300), (5, 1000)] {
-        assert!(
-            matches!(ts.next_windows(b, n), Err(DataError::InvalidArgument(_))),
-            "{b} {n}"
+    let err = ts.next_windows(0, 20).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DataError::InvalidArgument {
+                arg: "batch_size",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "`batch_size`: expected at least 1, got 0");
+    for n in [0, 300, 1000, usize::MAX] {
+        let err = ts.next_windows(5, n).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`n_steps`: expected 1..300 (a window of n_steps + 1 values 0.1 apart must fit \
+                 in [0, 30]), got {n}"
+            )
         );
     }
     assert!(ts.next_windows(1, 299).is_ok());
+}
+
+#[test]
+fn a_huge_batch_is_refused_up_front_with_the_memory_it_needs() {
+    let mut ts = TimeSeries::new(0);
+    // 2^40 windows of 20 steps: 168 bytes each, 168 TiB in all; nothing is allocated.
+    let err = ts.next_windows(1 << 40, 20).unwrap_err();
+    assert!(
+        matches!(err, DataError::TooMuchMemory { needed, limit, .. }
+            if needed == 168 << 40 && limit == MAX_WINDOW_BYTES),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "next_windows(batch_size = 1099511627776, n_steps = 20) (inputs and targets \
+         [1099511627776, 20, 1] f32, starts [1099511627776] f64) would need 168.0 TiB of host \
+         memory (184717953466368 bytes), more than the 1.0 GiB limit (1073741824 bytes); ask \
+         for less"
+    );
+    // usize::MAX windows of 299 steps: no overflow on the way to the error.
+    let err = ts.next_windows(usize::MAX, 299).unwrap_err();
+    assert!(
+        err.to_string().contains("18446744073709551615, 299, 1"),
+        "{err}"
+    );
+    assert!(matches!(err, DataError::TooMuchMemory { .. }), "{err}");
+    // Just under and just over the limit (168 bytes per 20-step window).
+    let most = (MAX_WINDOW_BYTES / 168) as usize;
+    assert!(matches!(
+        ts.next_windows(most + 1, 20),
+        Err(DataError::TooMuchMemory { .. })
+    ));
+    let w = ts.next_windows(1000, 20).unwrap();
+    assert_eq!(w.inputs.len(), 20_000);
+    // The tensor path refuses the same request the same way.
+    let err = ts.next_batch(1 << 40, 20, &common::device()).unwrap_err();
+    assert!(matches!(err, DataError::TooMuchMemory { .. }), "{err}");
 }
