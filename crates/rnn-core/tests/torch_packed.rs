@@ -7,8 +7,8 @@
 
 use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
 use rnn_core::{
-    Activation, BasicRnnCell, GruCell, LstmCell, LstmState, RnnCell, RnnState,
-    bidirectional_dynamic_rnn, dynamic_rnn,
+    Activation, BasicRnnCell, GruCell, LstmCell, LstmState, RnnCell, bidirectional_dynamic_rnn,
+    dynamic_rnn,
 };
 use serde_json::Value;
 

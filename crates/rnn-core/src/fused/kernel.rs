@@ -15,6 +15,7 @@
 
 use super::gemm::{Mat, matmul_into};
 use super::layout::Layout;
+use super::workspace::{give, take};
 
 /// Gradients `|v| <` this are set to zero in the backward loop (by the cells, on `dA` and on
 /// every carried gradient). Over long sequences the recurrence decays geometrically into
@@ -51,6 +52,19 @@ pub(crate) struct Fwd<'a> {
     pub scratch: &'a mut [f32],
 }
 
+impl Fwd<'_> {
+    /// `a += prev_h W_h` (the cells whose recurrent product adds onto all G gate blocks).
+    pub fn add_recurrent(&mut self) {
+        let (n, h, w) = (self.n, self.h, self.wh.len() / self.h);
+        matmul_into(
+            self.a,
+            Mat::new(self.prev[0], n, h),
+            Mat::new(self.wh, h, w),
+            true,
+        );
+    }
+}
+
 /// One step's backward for the `n` running rows of a block.
 pub(crate) struct Bwd<'a> {
     /// Running rows.
@@ -78,6 +92,20 @@ pub(crate) struct Bwd<'a> {
     pub wh: &'a [f32],
     /// Scratch of [`Gates::scratch`] elements.
     pub scratch: &'a mut [f32],
+}
+
+impl Bwd<'_> {
+    /// `carry_h = dA W_h^T` (the cells whose recurrent product adds onto all G gate blocks).
+    pub fn recurrent_grad(&mut self) {
+        let (n, h, w) = (self.n, self.h, self.wh.len() / self.h);
+        let [dh_prev, _] = &mut self.carry;
+        matmul_into(
+            dh_prev,
+            Mat::new(self.da, n, w),
+            Mat::new(self.wh, h, w).t(),
+            false,
+        );
+    }
 }
 
 /// The recurrent weight gradients over all N packed rows.
@@ -110,8 +138,15 @@ pub(crate) trait Gates {
     fn forward(&self, s: Fwd<'_>);
     /// One step backward (see [`Bwd`]).
     fn backward(&self, s: Bwd<'_>);
-    /// `dW_h [H, G*H]` and the second bias's gradient (empty when the cell has none).
-    fn wh_grad(&self, g: WhGrad<'_>) -> (Vec<f32>, Vec<f32>);
+    /// `dW_h [H, G*H]` and the second bias's gradient (empty when the cell has none); by
+    /// default `Hprev^T dA` (every gate block's recurrent input is `h_{t-1}`).
+    fn wh_grad(&self, g: WhGrad<'_>) -> (Vec<f32>, Vec<f32>) {
+        let w = Self::G * g.h;
+        let mut dwh = vec![0.0f32; g.h * w];
+        let hprev = Mat::new(g.hprev, g.rows, g.h).t();
+        matmul_into(&mut dwh, hprev, Mat::new(g.da, g.rows, w), false);
+        (dwh, Vec::new())
+    }
 }
 
 /// The inputs of one sequence, host `f32` slices: `x [B, T, I]`, `init[s] [B, H]`,
@@ -176,17 +211,17 @@ pub(crate) fn forward<C: Gates>(
     let h = gh / C::G;
     let i = inp.wx.len() / gh;
     let rows = layout.rows();
-    let mut x = vec![0.0f32; rows * i];
+    let mut x = take(rows * i);
     layout.for_each_row(|p, src| x[p * i..][..i].copy_from_slice(&inp.x[src * i..][..i]));
-    let mut a = vec![0.0f32; rows * gh];
+    let mut a = take(rows * gh);
     for row in a.chunks_exact_mut(gh) {
         row.copy_from_slice(inp.b);
     }
     matmul_into(&mut a, Mat::new(&x, rows, i), Mat::new(inp.wx, i, gh), true);
-    let zeros = || [vec![0.0f32; rows * h], vec![0.0f32; (C::S - 1) * rows * h]];
+    let zeros = || [take(rows * h), take((C::S - 1) * rows * h)];
     let (mut prev, mut new) = (zeros(), zeros());
-    let mut extra = vec![0.0f32; rows * C::X * h];
-    let mut scratch = vec![0.0f32; cell.scratch(bs, h)];
+    let mut extra = take(rows * C::X * h);
+    let mut scratch = take(cell.scratch(bs, h));
     for (init, prev) in inp.init.iter().zip(prev.iter_mut()).take(C::S) {
         for r in 0..layout.active.first().copied().unwrap_or(0) {
             let src = &init[layout.order[r] * h..][..h];
@@ -234,19 +269,32 @@ pub(crate) fn forward<C: Gates>(
             out[(b * slots + t + s) * h..][..h].copy_from_slice(value);
         }
     }
-    let saved = keep.map(|needs| Saved {
+    give([scratch]);
+    let Some(needs) = keep else {
+        let [p0, p1] = prev;
+        let [n0, n1] = new;
+        give([x, a, p0, p1, n0, n1, extra]);
+        return (out, None);
+    };
+    let x = if needs[3] {
+        Some(x)
+    } else {
+        give([x]);
+        None
+    };
+    let saved = Saved {
         layout,
         i,
         h,
-        x: needs[3].then_some(x),
+        x,
         wx: needs[0].then(|| inp.wx.to_vec()),
         wh: inp.wh.to_vec(),
         a,
         prev,
         new,
         extra,
-    });
-    (out, saved)
+    };
+    (out, Some(saved))
 }
 
 /// Hand-written BPTT over the saved buffers; `dout [B, T + S, H]` is the upstream gradient
@@ -266,16 +314,16 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
     } = saved;
     let (bs, t, rows, gh) = (layout.batch, layout.steps, layout.rows(), C::G * h);
     let slots = t + C::S;
-    let mut carry = [vec![0.0f32; bs * h], vec![0.0f32; (C::S - 1) * bs * h]];
+    let mut carry = [take(bs * h), take((C::S - 1) * bs * h)];
     for (r, &b) in layout.order.iter().enumerate() {
         for s in 0..C::S {
             carry[s][r * h..][..h].copy_from_slice(&dout[(b * slots + t + s) * h..][..h]);
         }
     }
-    let mut da = vec![0.0f32; rows * gh];
-    let mut dextra = vec![0.0f32; rows * C::X * h];
-    let mut dh = vec![0.0f32; bs * h];
-    let mut scratch = vec![0.0f32; cell.scratch(bs, h)];
+    let mut da = take(rows * gh);
+    let mut dextra = take(rows * C::X * h);
+    let mut dh = take(bs * h);
+    let mut scratch = take(cell.scratch(bs, h));
     for step in (0..layout.longest()).rev() {
         let (n, off) = (layout.active[step], layout.offsets[step]);
         for r in 0..n {
@@ -330,10 +378,11 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
     }
     if needs[0] {
         let wx = wx.as_deref().expect("wx kept when x needs a gradient");
-        let mut packed = vec![0.0f32; rows * i];
+        let mut packed = take(rows * i);
         matmul_into(&mut packed, da_mat, Mat::new(wx, i, gh).t(), false);
         let mut dx = vec![0.0f32; bs * t * i];
         layout.for_each_row(|p, src| dx[src * i..][..i].copy_from_slice(&packed[p * i..][..i]));
+        give([packed]);
         grads.x = Some(dx);
     }
     if needs[4] || needs[6] {
@@ -348,6 +397,11 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
         grads.wh = needs[4].then_some(dwh);
         grads.b2 = needs[6].then_some(db2);
     }
+    let [p0, p1] = prev;
+    let [n0, n1] = new;
+    let [c0, c1] = carry;
+    give([a, p0, p1, n0, n1, extra, da, dextra, dh, scratch, c0, c1]);
+    give(x);
     grads
 }
 

@@ -6,8 +6,7 @@
 //! `dc_prev = dc f`, `dh_prev = dA W_h^T`.
 
 use super::activation::{sigmoid_inplace, tanh_inplace};
-use super::gemm::{Mat, matmul_into};
-use super::kernel::{Bwd, Fwd, Gates, WhGrad, flush};
+use super::kernel::{Bwd, Fwd, Gates, flush};
 
 /// TF's `BasicLSTMCell` (gates in PyTorch's order). `W_h [H, 4H]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,18 +24,12 @@ impl Gates for Lstm {
         n * h
     }
 
-    fn forward(&self, s: Fwd<'_>) {
+    fn forward(&self, mut s: Fwd<'_>) {
+        s.add_recurrent();
         let Fwd {
-            n,
-            h,
-            a,
-            prev,
-            new,
-            wh,
-            ..
+            h, a, prev, new, ..
         } = s;
         let w = 4 * h;
-        matmul_into(a, Mat::new(prev[0], n, h), Mat::new(wh, h, w), true);
         let [h_new, c_new] = new;
         for ((row, c_out), c_prev) in a
             .chunks_exact_mut(w)
@@ -65,25 +58,14 @@ impl Gates for Lstm {
         }
     }
 
-    fn backward(&self, s: Bwd<'_>) {
-        let Bwd {
-            n,
-            h,
-            dh,
-            carry,
-            da,
-            a,
-            prev,
-            new,
-            wh,
-            scratch,
-            ..
-        } = s;
-        let w = 4 * h;
-        let tc = &mut scratch[..n * h];
-        tc.copy_from_slice(new[1]);
+    fn backward(&self, mut s: Bwd<'_>) {
+        let (n, h, w) = (s.n, s.h, 4 * s.h);
+        let (dh, a, prev) = (s.dh, s.a, s.prev);
+        let tc = &mut s.scratch[..n * h];
+        tc.copy_from_slice(s.new[1]);
         tanh_inplace(tc);
-        let [dh_prev, dc_carry] = carry;
+        let [_, dc_carry] = &mut s.carry;
+        let da = &mut *s.da;
         for r in 0..n {
             let (g_row, da_row) = (&a[r * w..][..w], &mut da[r * w..][..w]);
             let k = r * h;
@@ -98,14 +80,6 @@ impl Gates for Lstm {
                 dc_carry[k + j] = flush(dc * f);
             }
         }
-        matmul_into(dh_prev, Mat::new(da, n, w), Mat::new(wh, h, w).t(), false);
-    }
-
-    fn wh_grad(&self, g: WhGrad<'_>) -> (Vec<f32>, Vec<f32>) {
-        let w = 4 * g.h;
-        let mut dwh = vec![0.0f32; g.h * w];
-        let hprev = Mat::new(g.hprev, g.rows, g.h).t();
-        matmul_into(&mut dwh, hprev, Mat::new(g.da, g.rows, w), false);
-        (dwh, Vec::new())
+        s.recurrent_grad();
     }
 }

@@ -27,6 +27,7 @@ mod layout;
 mod lstm;
 #[cfg(feature = "flex")]
 mod op;
+mod workspace;
 
 use std::sync::Arc;
 

@@ -17,7 +17,7 @@ use super::{Spec, SpecCell};
 
 /// The per-backend kernels. Only flex has them: the driver calls the op for flex `f32`
 /// tensors only (`fused::sequence`), and the extension routes the routing type and the
-/// autodiff decorator to it, so their impls below are never called.
+/// autodiff decorator to it, so the default bodies (for those two) are never called.
 pub trait FusedKernels: Backend {
     /// Forward: the seven inputs `x [B, T, I]`, `h0, c0 [B, H]` (a `[1]` placeholder for `c0`
     /// when the cell has one state), `wx [I, G*H]`, `wh [H, G*H]`, `b [G*H]`, `b2` (GRU's
@@ -27,7 +27,10 @@ pub trait FusedKernels: Backend {
         inputs: [FloatTensor<Self>; 7],
         spec: Spec,
         keep: Option<Needs>,
-    ) -> (FloatTensor<Self>, Option<Saved>);
+    ) -> (FloatTensor<Self>, Option<Saved>) {
+        let _ = (inputs, spec, keep);
+        unreachable!("the backend extension routes fused_rnn to the tensors' backend")
+    }
 
     /// Backward: the gradients that `needs` asks for, from `dout [B, T + S, H]`.
     fn fused_backward(
@@ -35,7 +38,10 @@ pub trait FusedKernels: Backend {
         dout: FloatTensor<Self>,
         spec: Spec,
         needs: Needs,
-    ) -> [Option<FloatTensor<Self>>; 7];
+    ) -> [Option<FloatTensor<Self>>; 7] {
+        let _ = (saved, dout, spec, needs);
+        unreachable!("the graph node calls the tensors' backend's kernels")
+    }
 }
 
 /// The backend extension: `fused_rnn` routed by the runtime backend of its inputs.
@@ -141,40 +147,8 @@ impl FusedRnnBackend for Flex {}
 
 // The routing type and the autodiff decorator need the supertrait; the extension routes their
 // calls to the concrete backend (and `Autodiff` calls its inner one), so these never run.
-impl FusedKernels for Dispatch {
-    fn fused_forward(
-        _: [FloatTensor<Self>; 7],
-        _: Spec,
-        _: Option<Needs>,
-    ) -> (FloatTensor<Self>, Option<Saved>) {
-        unreachable!("the backend extension routes fused_rnn to the tensors' backend")
-    }
-    fn fused_backward(
-        _: Saved,
-        _: FloatTensor<Self>,
-        _: Spec,
-        _: Needs,
-    ) -> [Option<FloatTensor<Self>>; 7] {
-        unreachable!("the backend extension routes fused_rnn to the tensors' backend")
-    }
-}
-impl<B: Backend, C: CheckpointStrategy> FusedKernels for Autodiff<B, C> {
-    fn fused_forward(
-        _: [FloatTensor<Self>; 7],
-        _: Spec,
-        _: Option<Needs>,
-    ) -> (FloatTensor<Self>, Option<Saved>) {
-        unreachable!("Autodiff::fused_rnn calls its inner backend's kernels")
-    }
-    fn fused_backward(
-        _: Saved,
-        _: FloatTensor<Self>,
-        _: Spec,
-        _: Needs,
-    ) -> [Option<FloatTensor<Self>>; 7] {
-        unreachable!("the graph node calls the inner backend's kernels")
-    }
-}
+impl FusedKernels for Dispatch {}
+impl<B: Backend, C: CheckpointStrategy> FusedKernels for Autodiff<B, C> {}
 
 /// The graph node of one fused sequence.
 #[derive(Debug)]
