@@ -146,14 +146,17 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
     };
     let w: Box<dyn Workload> = match name {
         "mnist-train" => Box::new(Classify::new(
-            BasicRnnCellConfig::new(28, 150).init(&ad),
+            BasicRnnCellConfig::new(28, 150).init(&ad).unwrap(),
             images(150, 28, &ad),
             labels(150, &ad),
             true,
         )),
         "mnist-infer" => {
-            let model =
-                SequenceClassifier::new(BasicRnnCellConfig::new(28, 150).init(device), 10, device);
+            let model = SequenceClassifier::new(
+                BasicRnnCellConfig::new(28, 150).init(device).unwrap(),
+                10,
+                device,
+            );
             Box::new(Infer {
                 model,
                 images: images(10_000, 28, device),
@@ -162,9 +165,12 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
         "forecast-train" => {
             let cell = BasicRnnCellConfig::new(1, 100)
                 .with_activation(Activation::Relu)
-                .init(&ad);
+                .init(&ad)
+                .unwrap();
             Box::new(Regress::new(
-                OutputProjectionWrapperConfig::new(1).init(cell, &ad),
+                OutputProjectionWrapperConfig::new(1)
+                    .init(cell, &ad)
+                    .unwrap(),
                 [50, 20, 1],
                 &ad,
                 true,
@@ -173,24 +179,30 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
         "deep3-t5" | "deep3-t20" => {
             let (t, i) = if name == "deep3-t5" { (5, 2) } else { (20, 1) };
             let cells = (0..3)
-                .map(|k| BasicRnnCellConfig::new(if k == 0 { i } else { 100 }, 100).init(&ad))
+                .map(|k| {
+                    BasicRnnCellConfig::new(if k == 0 { i } else { 100 }, 100)
+                        .init(&ad)
+                        .unwrap()
+                })
                 .collect();
             let multi = MultiRnnCell::new(cells).map_err(|e| e.to_string())?;
             Box::new(Regress::new(
-                OutputProjectionWrapperConfig::new(1).init(multi, &ad),
+                OutputProjectionWrapperConfig::new(1)
+                    .init(multi, &ad)
+                    .unwrap(),
                 [64, t, i],
                 &ad,
                 false,
             ))
         }
         "lstm-train" => Box::new(Classify::new(
-            LstmCellConfig::new(28, 150).init(&ad),
+            LstmCellConfig::new(28, 150).init(&ad).unwrap(),
             images(150, 28, &ad),
             labels(150, &ad),
             true,
         )),
         "gru-train" => Box::new(Classify::new(
-            GruCellConfig::new(28, 150).init(&ad),
+            GruCellConfig::new(28, 150).init(&ad).unwrap(),
             images(150, 28, &ad),
             labels(150, &ad),
             true,
@@ -198,7 +210,7 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
         "infer-h512-t28" | "infer-h512-t1024" => {
             let t = if name.ends_with("t28") { 28 } else { 1024 };
             Box::new(Unroll {
-                cell: BasicRnnCellConfig::new(28, 512).init(device),
+                cell: BasicRnnCellConfig::new(28, 512).init(device).unwrap(),
                 inputs: images(64, t, device),
             })
         }
@@ -214,7 +226,7 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
         _ => {
             if let Some((h, t)) = parse_scale(name) {
                 Box::new(Classify::new(
-                    BasicRnnCellConfig::new(28, h).init(&ad),
+                    BasicRnnCellConfig::new(28, h).init(&ad).unwrap(),
                     images(64, t, &ad),
                     labels(64, &ad),
                     false,

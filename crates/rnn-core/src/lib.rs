@@ -11,7 +11,7 @@
 //! use rnn_core::{BasicRnnCellConfig, dynamic_rnn};
 //!
 //! let device = rnn_core::device::default_device().unwrap();
-//! let cell = BasicRnnCellConfig::new(3, 5).init(&device);          // n_inputs 3, n_neurons 5
+//! let cell = BasicRnnCellConfig::new(3, 5).init(&device).unwrap();          // n_inputs 3, n_neurons 5
 //! let x = Tensor::<3>::ones([4, 2, 3], &device);                     // [B, T, I]
 //! let lengths = Tensor::<1, Int>::from_ints([2, 1, 2, 2], &device);  // [B]
 //! let (outputs, state) = dynamic_rnn(&cell, x, None, Some(lengths)).unwrap();
