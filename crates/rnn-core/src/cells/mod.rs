@@ -50,7 +50,7 @@ pub(crate) fn kernel_sizes(
     gates: usize,
     layout: &str,
 ) -> Result<(usize, usize), RnnError> {
-    let ok = wx.len() == 2 && wx[0] > 0 && wx[1] > 0 && wx[1] % gates == 0;
+    let ok = wx.len() == 2 && wx[0] > 0 && wx[1] > 0 && wx[1].is_multiple_of(gates);
     if !ok {
         let rule = if gates == 1 {
             String::new()
