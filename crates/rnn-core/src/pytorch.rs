@@ -486,27 +486,33 @@ impl StateDict {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, TorchError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| TorchError::Io {
+        let io = |source| TorchError::Io {
             path: shown.clone(),
             source,
-        })?;
-        if is_safetensors(&bytes) {
+        };
+        // The first 9 bytes tell the format; a PyTorch file is then read by its reader.
+        let mut head = Vec::with_capacity(9);
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, 9), &mut head)
+            .map_err(io)?;
+        if is_safetensors(&head) {
+            let bytes = std::fs::read(path).map_err(io)?;
             return Self::from_safetensors_bytes_named(bytes, &shown);
         }
         // torch.save: a zip archive since PyTorch 1.6, a pickle stream (protocol opcode 0x80)
         // before it, or with `_use_new_zipfile_serialization=False`.
-        if !(bytes.starts_with(b"PK") || bytes.first() == Some(&0x80)) {
-            let head: String = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        if !(head.starts_with(b"PK") || head.first() == Some(&0x80)) {
+            let size = file.metadata().map_err(io)?.len();
+            let head: String = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
             return Err(TorchError::Format {
                 path: shown,
                 reason: format!(
                     "neither a zip archive (\"PK\"), a pickle stream (0x80) nor {SAFETENSORS_HINT}: \
-                     the file starts with bytes {head:?} ({} bytes in all)",
-                    bytes.len()
+                     the file starts with bytes {head:?} ({size} bytes in all)"
                 ),
             });
         }
-        drop(bytes);
+        drop(file);
         let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
         let tensors = store
             .get_all_tensors()
