@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn batched_growth_equals_growing_each_sequence_alone() {
         let device = rnn_core::device::default_device().unwrap();
-        let model = ProjectedRnn::new(10, &device);
+        let model = ProjectedRnn::new(10, &device).unwrap();
         let a: Vec<f32> = (0..6).map(|i| (i as f32 * 0.7).sin()).collect();
         let b = vec![0.0; 6];
         let both = grow(&model, &[a.clone(), b.clone()], 4, 5, &device).unwrap();
@@ -91,7 +91,7 @@ mod tests {
     #[test]
     fn short_or_ragged_seeds_are_named() {
         let device = rnn_core::device::default_device().unwrap();
-        let model = ProjectedRnn::new(4, &device);
+        let model = ProjectedRnn::new(4, &device).unwrap();
         let err = grow(&model, &[vec![0.0; 3]], 4, 1, &device).unwrap_err();
         assert!(
             err.to_string()

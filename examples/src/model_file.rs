@@ -48,10 +48,10 @@ mod tests {
         let path = dir.path().join("m").join("model.bpk");
         let device = rnn_core::device::default_device().unwrap();
         device.seed(1);
-        let model = ProjectedRnn::new(12, &device);
+        let model = ProjectedRnn::new(12, &device).unwrap();
         save_model(&model, &path).unwrap();
         device.seed(2);
-        let fresh = ProjectedRnn::new(12, &device);
+        let fresh = ProjectedRnn::new(12, &device).unwrap();
         let x = Tensor::<3>::random([2, 6, 1], Distribution::Normal(0.0, 1.0), &device);
         let before = fresh.predict(x.clone()).unwrap();
         let restored = restore_model(fresh, &path, "--model").unwrap();
@@ -73,7 +73,7 @@ mod tests {
     fn missing_corrupt_and_foreign_files_are_named_errors() {
         let dir = tempfile::tempdir().unwrap();
         let device = rnn_core::device::default_device().unwrap();
-        let fresh = || ProjectedRnn::new(12, &device);
+        let fresh = || ProjectedRnn::new(12, &device).unwrap();
 
         let missing = dir.path().join("none.bpk");
         let err = restore_model(fresh(), &missing, "--model").unwrap_err();
@@ -104,7 +104,7 @@ mod tests {
         );
 
         let wider = dir.path().join("wider.bpk");
-        save_model(&ProjectedRnn::new(20, &device), &wider).unwrap();
+        save_model(&ProjectedRnn::new(20, &device).unwrap(), &wider).unwrap();
         let err = restore_model(fresh(), &wider, "--model").unwrap_err();
         assert!(err.to_string().contains("wider.bpk"), "{err}");
     }

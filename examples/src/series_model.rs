@@ -29,14 +29,15 @@ pub struct ProjectedRnn {
 }
 
 impl ProjectedRnn {
-    /// The book's model: a relu `BasicRnnCell(1 -> n_neurons)` projected to 1 output.
-    pub fn new(n_neurons: usize, device: &Device) -> Self {
+    /// The book's model: a relu `BasicRnnCell(1 -> n_neurons)` projected to 1 output; fails
+    /// when `n_neurons` is 0.
+    pub fn new(n_neurons: usize, device: &Device) -> anyhow::Result<Self> {
         let cell = BasicRnnCellConfig::new(1, n_neurons)
             .with_activation(Activation::Relu)
-            .init(device);
-        Self {
-            cell: OutputProjectionWrapperConfig::new(1).init(cell, device),
-        }
+            .init(device)?;
+        Ok(Self {
+            cell: OutputProjectionWrapperConfig::new(1).init(cell, device)?,
+        })
     }
 }
 
@@ -79,12 +80,15 @@ impl<C: RnnCell> SeriesModel for DenseOverSteps<C> {
 }
 
 /// The book's `--no-wrapper` model: a relu `BasicRnnCell(1 -> n_neurons)` and a dense layer
-/// over its stacked outputs.
-pub fn relu_rnn_with_dense(n_neurons: usize, device: &Device) -> DenseOverSteps<BasicRnnCell> {
+/// over its stacked outputs; fails when `n_neurons` is 0.
+pub fn relu_rnn_with_dense(
+    n_neurons: usize,
+    device: &Device,
+) -> anyhow::Result<DenseOverSteps<BasicRnnCell>> {
     let cell = BasicRnnCellConfig::new(1, n_neurons)
         .with_activation(Activation::Relu)
-        .init(device);
-    DenseOverSteps::new(cell, device)
+        .init(device)?;
+    Ok(DenseOverSteps::new(cell, device))
 }
 
 /// The dropout listing's stack: `n_layers` tanh `BasicRnnCell(n_neurons)`, each wrapped in a
@@ -101,7 +105,7 @@ pub fn dropout_stack(
     let cells = (0..n_layers)
         .map(|k| {
             let n_inputs = if k == 0 { 1 } else { n_neurons };
-            dropout.init(BasicRnnCellConfig::new(n_inputs, n_neurons).init(device))
+            dropout.init(BasicRnnCellConfig::new(n_inputs, n_neurons).init(device)?)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(DenseOverSteps::new(MultiRnnCell::new(cells)?, device))
@@ -117,8 +121,14 @@ mod tests {
     fn every_model_maps_windows_to_windows() {
         let device = rnn_core::device::default_device().unwrap();
         let x = Tensor::<3>::random([3, 7, 1], Distribution::Normal(0.0, 1.0), &device);
-        let a = ProjectedRnn::new(16, &device).predict(x.clone()).unwrap();
-        let b = relu_rnn_with_dense(16, &device).predict(x.clone()).unwrap();
+        let a = ProjectedRnn::new(16, &device)
+            .unwrap()
+            .predict(x.clone())
+            .unwrap();
+        let b = relu_rnn_with_dense(16, &device)
+            .unwrap()
+            .predict(x.clone())
+            .unwrap();
         let c = dropout_stack(3, 16, 0.5, &device)
             .unwrap()
             .predict(x)
@@ -133,7 +143,7 @@ mod tests {
         // The reshape trick must not mix steps or instances: step t of instance b is
         // dense(rnn_output[b, t]).
         let device = rnn_core::device::default_device().unwrap();
-        let model = relu_rnn_with_dense(8, &device);
+        let model = relu_rnn_with_dense(8, &device).unwrap();
         let x = Tensor::<3>::random([2, 5, 1], Distribution::Normal(0.0, 1.0), &device);
         let y = model.predict(x.clone()).unwrap();
         let (h, _) = dynamic_rnn(&model.cell, x, None, None).unwrap();
@@ -151,7 +161,7 @@ mod tests {
     fn the_wrapper_and_the_dense_layer_over_stacked_outputs_agree() {
         // The book's two ways: same weights, same predictions.
         let device = rnn_core::device::default_device().unwrap();
-        let wrapped = ProjectedRnn::new(12, &device);
+        let wrapped = ProjectedRnn::new(12, &device).unwrap();
         let stacked = DenseOverSteps {
             cell: wrapped.cell.cell.clone(),
             dense: wrapped.cell.projection.clone(),

@@ -137,7 +137,7 @@ mod tests {
     fn a_short_run_lowers_the_error_and_settings_are_checked() {
         let device = rnn_core::device::default_device().unwrap().autodiff();
         device.seed(7);
-        let model = ProjectedRnn::new(32, &device);
+        let model = ProjectedRnn::new(32, &device).unwrap();
         let before = evaluate_mse(&model.valid(), 20, 1, &device.clone().inner()).unwrap();
         let mut config = SeriesTraining::book(0.01);
         config.iterations = 150;

@@ -153,7 +153,7 @@ pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
             &train_device,
             (0..layers)
                 .map(|k| BasicRnnCellConfig::new(sizes(k), h).init(&train_device))
-                .collect(),
+                .collect::<Result<_, _>>()?,
         )?,
         CellKind::Lstm => train(
             args,
@@ -161,7 +161,7 @@ pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
             &train_device,
             (0..layers)
                 .map(|k| LstmCellConfig::new(sizes(k), h).init(&train_device))
-                .collect(),
+                .collect::<Result<_, _>>()?,
         )?,
         CellKind::Gru => train(
             args,
@@ -169,7 +169,7 @@ pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
             &train_device,
             (0..layers)
                 .map(|k| GruCellConfig::new(sizes(k), h).init(&train_device))
-                .collect(),
+                .collect::<Result<_, _>>()?,
         )?,
     };
     let (history, checkpoint) = history;

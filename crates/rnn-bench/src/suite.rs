@@ -188,14 +188,17 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
     };
     let w: Box<dyn Workload> = match name {
         "mnist-train" => Box::new(Classify::new(
-            BasicRnnCellConfig::new(28, 150).init(&ad),
+            BasicRnnCellConfig::new(28, 150).init(&ad).unwrap(),
             images(150, 28, &ad),
             labels(150, &ad),
             true,
         )),
         "mnist-infer" => {
-            let model =
-                SequenceClassifier::new(BasicRnnCellConfig::new(28, 150).init(device), 10, device);
+            let model = SequenceClassifier::new(
+                BasicRnnCellConfig::new(28, 150).init(device).unwrap(),
+                10,
+                device,
+            );
             Box::new(Infer {
                 model,
                 images: images(10_000, 28, device),
@@ -204,9 +207,12 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
         "forecast-train" => {
             let cell = BasicRnnCellConfig::new(1, 100)
                 .with_activation(Activation::Relu)
-                .init(&ad);
+                .init(&ad)
+                .unwrap();
             Box::new(Regress::new(
-                OutputProjectionWrapperConfig::new(1).init(cell, &ad),
+                OutputProjectionWrapperConfig::new(1)
+                    .init(cell, &ad)
+                    .unwrap(),
                 [50, 20, 1],
                 &ad,
                 true,
@@ -215,11 +221,17 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
         "deep3-t5" | "deep3-t20" => {
             let (t, i) = if name == "deep3-t5" { (5, 2) } else { (20, 1) };
             let cells = (0..3)
-                .map(|k| BasicRnnCellConfig::new(if k == 0 { i } else { 100 }, 100).init(&ad))
+                .map(|k| {
+                    BasicRnnCellConfig::new(if k == 0 { i } else { 100 }, 100)
+                        .init(&ad)
+                        .unwrap()
+                })
                 .collect();
             let multi = MultiRnnCell::new(cells).map_err(|e| e.to_string())?;
             Box::new(Regress::new(
-                OutputProjectionWrapperConfig::new(1).init(multi, &ad),
+                OutputProjectionWrapperConfig::new(1)
+                    .init(multi, &ad)
+                    .unwrap(),
                 [64, t, i],
                 &ad,
                 false,
@@ -233,10 +245,14 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
             let lengths = Tensor::<1, Int>::from_ints(lengths.as_slice(), &ad);
             let (x, y) = (images(150, 28, &ad), labels(150, &ad));
             if name.starts_with("mnist") {
-                let cell = BasicRnnCellConfig::new(28, 150).init(&ad);
+                let cell = BasicRnnCellConfig::new(28, 150)
+                    .init(&ad)
+                    .map_err(|e| e.to_string())?;
                 Box::new(Classify::new(cell, x, y, true).with_lengths(lengths))
             } else {
-                let cell = LstmCellConfig::new(28, 150).init(&ad);
+                let cell = LstmCellConfig::new(28, 150)
+                    .init(&ad)
+                    .map_err(|e| e.to_string())?;
                 Box::new(Classify::new(cell, x, y, true).with_lengths(lengths))
             }
         }
@@ -244,8 +260,12 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
             let lengths = Tensor::<1, Int>::from_ints(bench_lengths(150, 28).as_slice(), &ad);
             Box::new(BiClassify {
                 model: Some(BiLstm {
-                    fw: LstmCellConfig::new(28, 150).init(&ad),
-                    bw: LstmCellConfig::new(28, 150).init(&ad),
+                    fw: LstmCellConfig::new(28, 150)
+                        .init(&ad)
+                        .map_err(|e| e.to_string())?,
+                    bw: LstmCellConfig::new(28, 150)
+                        .init(&ad)
+                        .map_err(|e| e.to_string())?,
                     dense: LinearConfig::new(300, 10).init(&ad),
                 }),
                 optim: adam_tf1().init(),
@@ -255,13 +275,13 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
             })
         }
         "lstm-train" => Box::new(Classify::new(
-            LstmCellConfig::new(28, 150).init(&ad),
+            LstmCellConfig::new(28, 150).init(&ad).unwrap(),
             images(150, 28, &ad),
             labels(150, &ad),
             true,
         )),
         "gru-train" => Box::new(Classify::new(
-            GruCellConfig::new(28, 150).init(&ad),
+            GruCellConfig::new(28, 150).init(&ad).unwrap(),
             images(150, 28, &ad),
             labels(150, &ad),
             true,
@@ -269,7 +289,7 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
         "infer-h512-t28" | "infer-h512-t1024" => {
             let t = if name.ends_with("t28") { 28 } else { 1024 };
             Box::new(Unroll {
-                cell: BasicRnnCellConfig::new(28, 512).init(device),
+                cell: BasicRnnCellConfig::new(28, 512).init(device).unwrap(),
                 inputs: images(64, t, device),
             })
         }
@@ -285,7 +305,7 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
         _ => {
             if let Some((h, t)) = parse_scale(name) {
                 Box::new(Classify::new(
-                    BasicRnnCellConfig::new(28, h).init(&ad),
+                    BasicRnnCellConfig::new(28, h).init(&ad).unwrap(),
                     images(64, t, &ad),
                     labels(64, &ad),
                     false,

@@ -23,7 +23,9 @@ impl MnistStep {
     pub fn new(batch: usize, n_neurons: usize, device: &Device) -> Self {
         let device = device.clone().autodiff();
         Self {
-            cell: BasicRnnCellConfig::new(28, n_neurons).init(&device),
+            cell: BasicRnnCellConfig::new(28, n_neurons)
+                .init(&device)
+                .unwrap(),
             dense: LinearConfig::new(n_neurons, 10).init(&device),
             images: Tensor::random([batch, 28, 28], Distribution::Uniform(0.0, 1.0), &device),
             labels: Tensor::<1, Int>::random([batch], Distribution::Uniform(0.0, 10.0), &device),
@@ -67,7 +69,8 @@ impl ForecastStep {
         Self {
             cell: BasicRnnCellConfig::new(1, n_neurons)
                 .with_activation(Activation::Relu)
-                .init(&device),
+                .init(&device)
+                .unwrap(),
             dense: LinearConfig::new(n_neurons, 1).init(&device),
             inputs: Tensor::random([batch, n_steps, 1], Distribution::Normal(0.0, 1.0), &device),
             targets: Tensor::random([batch, n_steps, 1], Distribution::Normal(0.0, 1.0), &device),

@@ -4,14 +4,15 @@
 //! ([`RnnCell`]). *Wrappers* are cells around cells ([`OutputProjectionWrapper`],
 //! [`MultiRnnCell`], [`DropoutWrapper`]). The *unrolls* run a cell over a sequence
 //! ([`static_rnn`] over a `Vec` of steps, [`dynamic_rnn`] over a `[B, T, I]` tensor) with
-//! TensorFlow's `sequence_length` contract. rnn-core never reads files and never prints.
+//! TensorFlow's `sequence_length` contract. rnn-core never prints, and reads or writes files
+//! only in the `pytorch` module (cargo feature `pytorch`: PyTorch state_dicts into cells and back).
 //!
 //! ```
 //! use burn::tensor::{Int, Tensor};
 //! use rnn_core::{BasicRnnCellConfig, dynamic_rnn};
 //!
 //! let device = rnn_core::device::default_device().unwrap();
-//! let cell = BasicRnnCellConfig::new(3, 5).init(&device);          // n_inputs 3, n_neurons 5
+//! let cell = BasicRnnCellConfig::new(3, 5).init(&device).unwrap(); // n_inputs 3, n_neurons 5
 //! let x = Tensor::<3>::ones([4, 2, 3], &device);                     // [B, T, I]
 //! let lengths = Tensor::<1, Int>::from_ints([2, 1, 2, 2], &device);  // [B]
 //! let (outputs, state) = dynamic_rnn(&cell, x, None, Some(lengths)).unwrap();
@@ -28,6 +29,8 @@ pub mod cells;
 pub mod device;
 pub mod error;
 pub(crate) mod fused;
+#[cfg(feature = "pytorch")]
+pub mod pytorch;
 pub mod state;
 pub mod unroll;
 pub mod wrappers;

@@ -27,6 +27,14 @@ pub trait RnnState: Clone + Send + core::fmt::Debug + Sized {
     /// Every tensor of the state, in a fixed order, each `[B, H_k]`: for inspection and tests.
     fn tensors(&self) -> Vec<Tensor<2>>;
 
+    /// The tensors that must match the cell's zero state in number and width (each
+    /// `[B, H_k]`); by default all of [`tensors`](RnnState::tensors). A wrapper whose state
+    /// also carries per-sequence extras (a dropout wrapper's masks) leaves them out; the
+    /// driver still checks every tensor's batch size.
+    fn shape_tensors(&self) -> Vec<Tensor<2>> {
+        self.tensors()
+    }
+
     /// Applies `f` to each tensor that TF's `DropoutWrapper` drops by default (all but an
     /// LSTM's memory cell `c`), in a fixed order. Shapes are kept.
     fn map_droppable(self, f: &mut dyn FnMut(Tensor<2>) -> Tensor<2>) -> Self;
@@ -88,6 +96,10 @@ impl<S: RnnState> RnnState for Vec<S> {
 
     fn tensors(&self) -> Vec<Tensor<2>> {
         self.iter().flat_map(RnnState::tensors).collect()
+    }
+
+    fn shape_tensors(&self) -> Vec<Tensor<2>> {
+        self.iter().flat_map(RnnState::shape_tensors).collect()
     }
 
     fn map_droppable(self, f: &mut dyn FnMut(Tensor<2>) -> Tensor<2>) -> Self {

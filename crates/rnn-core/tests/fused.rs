@@ -32,6 +32,7 @@ fn basic(i: usize, h: usize, activation: Activation, dev: &Device) -> BasicRnnCe
         normal([h], dev) * 0.3,
         activation,
     )
+    .unwrap()
 }
 
 #[test]
@@ -56,7 +57,9 @@ fn basic_cell_matches_the_per_step_path_for_every_activation_on_random_shapes() 
 fn projection_wrapper_matches_the_per_step_path() {
     let dev = device();
     for activation in ACTIVATIONS {
-        let cell = OutputProjectionWrapperConfig::new(2).init(basic(3, 5, activation, &dev), &dev);
+        let cell = OutputProjectionWrapperConfig::new(2)
+            .init(basic(3, 5, activation, &dev), &dev)
+            .unwrap();
         let mut cell: OutputProjectionWrapper<BasicRnnCell> = cell;
         cell.projection.bias = cell
             .projection
@@ -90,12 +93,18 @@ fn stacks_match_the_per_step_path_layer_by_layer() {
         basic(6, 6, Activation::Relu, &dev),
     ])
     .unwrap();
-    let cell = OutputProjectionWrapperConfig::new(1).init(multi, &dev);
+    let cell = OutputProjectionWrapperConfig::new(1)
+        .init(multi, &dev)
+        .unwrap();
     compare("projection around a stack", &Case::new(cell, 4, 7, &dev));
     // A stack of projected cells.
     let layers = vec![
-        OutputProjectionWrapperConfig::new(4).init(basic(2, 5, Activation::Tanh, &dev), &dev),
-        OutputProjectionWrapperConfig::new(3).init(basic(4, 6, Activation::Sigmoid, &dev), &dev),
+        OutputProjectionWrapperConfig::new(4)
+            .init(basic(2, 5, Activation::Tanh, &dev), &dev)
+            .unwrap(),
+        OutputProjectionWrapperConfig::new(3)
+            .init(basic(4, 6, Activation::Sigmoid, &dev), &dev)
+            .unwrap(),
     ];
     compare(
         "stack of projections",
@@ -108,8 +117,9 @@ fn longer_sequences_and_the_books_shapes_stay_close() {
     let dev = device();
     let case = Case::new(basic(28, 40, Activation::Tanh, &dev), 16, 28, &dev);
     compare("MNIST-like T28", &case);
-    let cell =
-        OutputProjectionWrapperConfig::new(1).init(basic(1, 30, Activation::Relu, &dev), &dev);
+    let cell = OutputProjectionWrapperConfig::new(1)
+        .init(basic(1, 30, Activation::Relu, &dev), &dev)
+        .unwrap();
     compare("forecast-like T20", &Case::new(cell, 10, 20, &dev));
 }
 
@@ -147,7 +157,9 @@ fn dynamic_rnn_takes_the_fused_path_with_and_without_lengths() {
 fn untracked_and_plain_device_forwards_equal_the_autodiff_forward() {
     let dev = device();
     for activation in ACTIVATIONS {
-        let cell = OutputProjectionWrapperConfig::new(3).init(basic(4, 7, activation, &dev), &dev);
+        let cell = OutputProjectionWrapperConfig::new(3)
+            .init(basic(4, 7, activation, &dev), &dev)
+            .unwrap();
         let x = normal([3, 6, 4], &dev);
         let h0 = normal([3, 7], &dev);
         let (tracked, tracked_state) =
@@ -195,8 +207,9 @@ fn fused_gradients_match_finite_differences() {
         let kinks = activation == Activation::Relu;
         fd_check(&format!("basic {activation:?}"), kinks, &case);
     }
-    let cell =
-        OutputProjectionWrapperConfig::new(2).init(basic(3, 4, Activation::Tanh, &dev), &dev);
+    let cell = OutputProjectionWrapperConfig::new(2)
+        .init(basic(3, 4, Activation::Tanh, &dev), &dev)
+        .unwrap();
     fd_check("projection", false, &Case::new(cell, 3, 5, &dev));
 }
 
@@ -213,7 +226,8 @@ fn long_sequences_flush_vanishing_gradients_instead_of_going_subnormal() {
         normal([8, 8], &dev) * 0.05,
         normal([8], &dev) * 0.1,
         Activation::Tanh,
-    );
+    )
+    .unwrap();
     let (b, t) = (2, 300);
     let mut case = Case::new(cell, b, t, &dev);
     let mask: Vec<f32> = (0..b * t * 8)

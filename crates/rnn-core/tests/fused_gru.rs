@@ -34,6 +34,7 @@ fn gru(i: usize, h: usize, reset_after: bool, dev: &Device) -> GruCell {
         normal([3 * h], dev) * 0.5,
         reset_after.then(|| normal([h], dev) * 0.5),
     )
+    .unwrap()
 }
 
 fn form(reset_after: bool) -> &'static str {
@@ -74,8 +75,9 @@ fn stacks_and_projections_of_gru_cells_match_the_per_step_path() {
         ])
         .unwrap();
         compare(&format!("multi {name}"), &Case::new(multi, 3, 5, &dev));
-        let mut cell: OutputProjectionWrapper<GruCell> =
-            OutputProjectionWrapperConfig::new(2).init(gru(3, 5, reset_after, &dev), &dev);
+        let mut cell: OutputProjectionWrapper<GruCell> = OutputProjectionWrapperConfig::new(2)
+            .init(gru(3, 5, reset_after, &dev), &dev)
+            .unwrap();
         cell.projection.bias = cell
             .projection
             .bias
@@ -216,7 +218,9 @@ fn gru_fused_gradients_match_finite_differences() {
             false,
             &Case::new(gru(3, 4, reset_after, &dev), 3, 5, &dev),
         );
-        let cell = OutputProjectionWrapperConfig::new(2).init(gru(3, 4, reset_after, &dev), &dev);
+        let cell = OutputProjectionWrapperConfig::new(2)
+            .init(gru(3, 4, reset_after, &dev), &dev)
+            .unwrap();
         fd_check(
             &format!("projection {name}"),
             false,
@@ -248,7 +252,8 @@ fn long_sequences_flush_vanishing_gradients_instead_of_going_subnormal() {
                 0,
             ),
             reset_after.then(|| normal([h], &dev) * 0.1),
-        );
+        )
+        .unwrap();
         let mut case = Case::new(cell, b, t, &dev);
         let mask: Vec<f32> = (0..b * t * h)
             .map(|k| if (k / h) % t == t - 1 { 1.0 } else { 0.0 })

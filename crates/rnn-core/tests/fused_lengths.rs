@@ -57,7 +57,8 @@ fn every_cell_matches_the_per_step_path_with_lengths_and_in_reverse() {
             for activation in [Activation::Tanh, Activation::Relu] {
                 let cell = BasicRnnCellConfig::new(i, h)
                     .with_activation(activation)
-                    .init(&dev);
+                    .init(&dev)
+                    .unwrap();
                 let case = Case::new(cell, b, t, &dev).with_plan(plan.0.clone(), plan.1);
                 compare(
                     &name(&format!("{round} basic {activation:?}"), &plan),
@@ -67,7 +68,8 @@ fn every_cell_matches_the_per_step_path_with_lengths_and_in_reverse() {
             for forget_bias in [0.0, 1.0] {
                 let cell = LstmCellConfig::new(i, h)
                     .with_forget_bias(forget_bias)
-                    .init(&dev);
+                    .init(&dev)
+                    .unwrap();
                 let case = Case::new(cell, b, t, &dev).with_plan(plan.0.clone(), plan.1);
                 compare(
                     &name(&format!("{round} lstm fb {forget_bias}"), &plan),
@@ -77,7 +79,8 @@ fn every_cell_matches_the_per_step_path_with_lengths_and_in_reverse() {
             for reset_after in [false, true] {
                 let cell = GruCellConfig::new(i, h)
                     .with_reset_after(reset_after)
-                    .init(&dev);
+                    .init(&dev)
+                    .unwrap();
                 let case = Case::new(cell, b, t, &dev).with_plan(plan.0.clone(), plan.1);
                 compare(
                     &name(&format!("{round} gru ra {reset_after}"), &plan),
@@ -94,21 +97,26 @@ fn wrappers_and_stacks_match_the_per_step_path_with_lengths_and_in_reverse() {
     let mut rng = Lcg(11);
     let (b, t) = (5, 6);
     for plan in plans(&mut rng, b, t) {
-        let lstm = LstmCellConfig::new(3, 4).init(&dev);
-        let projection = OutputProjectionWrapperConfig::new(2).init(lstm, &dev);
+        let lstm = LstmCellConfig::new(3, 4).init(&dev).unwrap();
+        let projection = OutputProjectionWrapperConfig::new(2)
+            .init(lstm, &dev)
+            .unwrap();
         let case = Case::new(projection, b, t, &dev).with_plan(plan.0.clone(), plan.1);
         compare(&name("projection(lstm)", &plan), &case);
 
         let layers = vec![
-            GruCellConfig::new(3, 4).init(&dev),
-            GruCellConfig::new(4, 5).with_reset_after(true).init(&dev),
+            GruCellConfig::new(3, 4).init(&dev).unwrap(),
+            GruCellConfig::new(4, 5)
+                .with_reset_after(true)
+                .init(&dev)
+                .unwrap(),
         ];
         let stack = MultiRnnCell::new(layers).unwrap();
         let case = Case::new(stack, b, t, &dev).with_plan(plan.0.clone(), plan.1);
         compare(&name("stack(gru)", &plan), &case);
 
         // keep = 1: the wrapper is the identity and takes its cell's fused path.
-        let cell = BasicRnnCellConfig::new(3, 4).init(&dev);
+        let cell = BasicRnnCellConfig::new(3, 4).init(&dev).unwrap();
         let dropout = DropoutWrapperConfig::new().init(cell).unwrap();
         let case = Case::new(dropout, b, t, &dev).with_plan(plan.0.clone(), plan.1);
         assert!(
@@ -125,10 +133,10 @@ fn the_books_mnist_shape_with_uniform_lengths_stays_close() {
     let dev = device();
     let mut rng = Lcg(3);
     let lens: Vec<usize> = (0..150).map(|_| 1 + rng.below(28)).collect();
-    let cell = LstmCellConfig::new(28, 150).init(&dev);
+    let cell = LstmCellConfig::new(28, 150).init(&dev).unwrap();
     let case = Case::new(cell, 150, 28, &dev).with_plan(Some(lens.clone()), true);
     compare("lstm B150 T28 H150 reverse", &case);
-    let cell = BasicRnnCellConfig::new(28, 150).init(&dev);
+    let cell = BasicRnnCellConfig::new(28, 150).init(&dev).unwrap();
     let case = Case::new(cell, 150, 28, &dev).with_plan(Some(lens), false);
     compare("basic B150 T28 H150", &case);
 }
@@ -138,7 +146,7 @@ fn gradients_with_lengths_and_reverse_match_finite_differences() {
     let dev = device();
     let lens = Some(vec![4, 0, 2, 5]);
     for reverse in [false, true] {
-        let cell = LstmCellConfig::new(3, 4).init(&dev);
+        let cell = LstmCellConfig::new(3, 4).init(&dev).unwrap();
         fd_check(
             &format!("lstm reverse {reverse}"),
             false,
@@ -147,14 +155,15 @@ fn gradients_with_lengths_and_reverse_match_finite_differences() {
         for reset_after in [false, true] {
             let cell = GruCellConfig::new(3, 4)
                 .with_reset_after(reset_after)
-                .init(&dev);
+                .init(&dev)
+                .unwrap();
             fd_check(
                 &format!("gru ra {reset_after} reverse {reverse}"),
                 false,
                 &Case::new(cell, 4, 5, &dev).with_plan(lens.clone(), reverse),
             );
         }
-        let cell = BasicRnnCellConfig::new(3, 4).init(&dev);
+        let cell = BasicRnnCellConfig::new(3, 4).init(&dev).unwrap();
         fd_check(
             &format!("basic reverse {reverse}"),
             false,
@@ -174,8 +183,8 @@ fn bidirectional_dynamic_rnn_is_forward_plus_reversed_backward() {
     let dev: Device = device();
     let (b, t) = (4, 5);
     let lens = vec![5, 0, 3, 1];
-    let fw = LstmCellConfig::new(3, 4).init(&dev);
-    let bw = LstmCellConfig::new(3, 2).init(&dev);
+    let fw = LstmCellConfig::new(3, 4).init(&dev).unwrap();
+    let bw = LstmCellConfig::new(3, 2).init(&dev).unwrap();
     let x = normal([b, t, 3], &dev);
     let ((out_fw, out_bw), (s_fw, s_bw)) = bidirectional_dynamic_rnn(
         &fw,
@@ -238,7 +247,7 @@ fn bidirectional_dynamic_rnn_is_forward_plus_reversed_backward() {
     assert_same("static", &Tensor::stack(outs, 1), &joined);
     let (stacked, states_fw, states_bw) = stack_bidirectional_dynamic_rnn(
         std::slice::from_ref(&fw),
-        &[LstmCellConfig::new(3, 4).init(&dev)],
+        &[LstmCellConfig::new(3, 4).init(&dev).unwrap()],
         x,
         None,
         None,
@@ -258,12 +267,12 @@ fn bidirectional_dynamic_rnn_is_forward_plus_reversed_backward() {
 fn stacked_bidirectional_layers_read_both_directions_and_bad_arguments_are_named() {
     let dev = device();
     let fw = vec![
-        GruCellConfig::new(3, 4).init(&dev),
-        GruCellConfig::new(8, 2).init(&dev),
+        GruCellConfig::new(3, 4).init(&dev).unwrap(),
+        GruCellConfig::new(8, 2).init(&dev).unwrap(),
     ];
     let bw = vec![
-        GruCellConfig::new(3, 4).init(&dev),
-        GruCellConfig::new(8, 3).init(&dev),
+        GruCellConfig::new(3, 4).init(&dev).unwrap(),
+        GruCellConfig::new(8, 3).init(&dev).unwrap(),
     ];
     let x = normal([2, 4, 3], &dev);
     let (out, sf, sb) =

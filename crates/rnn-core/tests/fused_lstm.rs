@@ -25,6 +25,7 @@ fn lstm(i: usize, h: usize, forget_bias: f64, dev: &Device) -> LstmCell {
         normal([4 * h], dev) * 0.3,
         forget_bias,
     )
+    .unwrap()
 }
 
 #[test]
@@ -59,7 +60,9 @@ fn lstm_stacks_and_projections_match_the_per_step_path() {
     ])
     .unwrap();
     compare("lstm stack", &Case::new(multi, 3, 5, &dev));
-    let cell = OutputProjectionWrapperConfig::new(2).init(lstm(3, 5, 1.0, &dev), &dev);
+    let cell = OutputProjectionWrapperConfig::new(2)
+        .init(lstm(3, 5, 1.0, &dev), &dev)
+        .unwrap();
     compare("lstm projection", &Case::new(cell, 4, 6, &dev));
 }
 
@@ -139,7 +142,9 @@ fn lstm_fused_gradients_match_finite_differences() {
         let case = Case::new(lstm(3, 4, forget_bias, &dev), 3, 5, &dev);
         fd_check(&format!("lstm fb{forget_bias}"), false, &case);
     }
-    let cell = OutputProjectionWrapperConfig::new(2).init(lstm(3, 4, 1.0, &dev), &dev);
+    let cell = OutputProjectionWrapperConfig::new(2)
+        .init(lstm(3, 4, 1.0, &dev), &dev)
+        .unwrap();
     fd_check("lstm projection", false, &Case::new(cell, 3, 5, &dev));
 }
 
@@ -155,7 +160,8 @@ fn lstm_long_sequences_flush_vanishing_gradients_instead_of_going_subnormal() {
         normal([8, 32], &dev) * 0.05,
         normal([32], &dev) * 0.1,
         -4.0,
-    );
+    )
+    .unwrap();
     let (b, t) = (2, 300);
     let mut case = Case::new(cell, b, t, &dev);
     let mask: Vec<f32> = (0..b * t * 8)

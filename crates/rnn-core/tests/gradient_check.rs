@@ -140,7 +140,10 @@ fn grad_check<C: RnnCell>(name: &str, cell: C) -> usize {
 
 #[test]
 fn basic_tanh_cell() {
-    grad_check("basic", BasicRnnCellConfig::new(I, 4).init(&device()));
+    grad_check(
+        "basic",
+        BasicRnnCellConfig::new(I, 4).init(&device()).unwrap(),
+    );
 }
 
 #[test]
@@ -151,30 +154,32 @@ fn basic_sigmoid_cell_with_random_bias() {
             mean: 0.0,
             std: 0.5,
         });
-    grad_check("basic-sigmoid", cfg.init(&device()));
+    grad_check("basic-sigmoid", cfg.init(&device()).unwrap());
 }
 
 #[test]
 fn lstm_cell() {
-    grad_check("lstm", LstmCellConfig::new(I, 4).init(&device()));
+    grad_check("lstm", LstmCellConfig::new(I, 4).init(&device()).unwrap());
 }
 
 #[test]
 fn gru_cell_tf_and_torch_variants() {
-    grad_check("gru", GruCellConfig::new(I, 4).init(&device()));
+    grad_check("gru", GruCellConfig::new(I, 4).init(&device()).unwrap());
     grad_check(
         "gru-reset-after",
         GruCellConfig::new(I, 4)
             .with_reset_after(true)
-            .init(&device()),
+            .init(&device())
+            .unwrap(),
     );
 }
 
 #[test]
 fn output_projection_wrapper() {
     let dev = device();
-    let cell =
-        OutputProjectionWrapperConfig::new(2).init(BasicRnnCellConfig::new(I, 4).init(&dev), &dev);
+    let cell = OutputProjectionWrapperConfig::new(2)
+        .init(BasicRnnCellConfig::new(I, 4).init(&dev).unwrap(), &dev)
+        .unwrap();
     grad_check("projection", cell);
 }
 
@@ -182,8 +187,8 @@ fn output_projection_wrapper() {
 fn multi_rnn_cell_of_lstms() {
     let dev = device();
     let cells = vec![
-        LstmCellConfig::new(I, 4).init(&dev),
-        LstmCellConfig::new(4, 3).init(&dev),
+        LstmCellConfig::new(I, 4).init(&dev).unwrap(),
+        LstmCellConfig::new(4, 3).init(&dev).unwrap(),
     ];
     let n = grad_check("multi", MultiRnnCell::new(cells).unwrap());
     assert!(n >= 6 * COORDS_PER_PARAM);
@@ -196,7 +201,7 @@ fn dropout_wrapper_keep_one_and_evaluating() {
     // (whose gradient path is the inner cell's, checked on the inner device below).
     let dev = device();
     let cell = DropoutWrapperConfig::new()
-        .init(GruCellConfig::new(I, 4).init(&dev))
+        .init(GruCellConfig::new(I, 4).init(&dev).unwrap())
         .unwrap();
     grad_check("dropout-keep-1", cell);
 }
@@ -210,7 +215,7 @@ fn dropout_wrapper_with_a_fixed_variational_mask_is_exact() {
         .with_output_keep_prob(0.6)
         .with_state_keep_prob(0.7)
         .with_variational_recurrent(true)
-        .init(BasicRnnCellConfig::new(I, 4).init(&dev))
+        .init(BasicRnnCellConfig::new(I, 4).init(&dev).unwrap())
         .unwrap();
     let probe = Probe::new(&cell, &dev);
     let (_, first) = cell.step(

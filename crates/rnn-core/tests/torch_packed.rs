@@ -109,6 +109,7 @@ impl Golden for BasicRnnCell {
             p.b_ih + p.b_hh,
             Activation::Tanh,
         )
+        .unwrap()
     }
     fn grads(&self, g: &Gradients) -> Vec<(&'static str, Tensor<2>)> {
         vec![
@@ -129,6 +130,7 @@ impl Golden for LstmCell {
     const GATES: usize = 4;
     fn build(p: TorchParams) -> Self {
         LstmCell::from_weights(p.w_ih.transpose(), p.w_hh.transpose(), p.b_ih + p.b_hh, 0.0)
+            .unwrap()
     }
     fn grads(&self, g: &Gradients) -> Vec<(&'static str, Tensor<2>)> {
         vec![
@@ -164,6 +166,7 @@ impl Golden for GruCell {
             bias,
             Some(p.b_hh.narrow(0, 2 * h, h)),
         )
+        .unwrap()
     }
     fn grads(&self, g: &Gradients) -> Vec<(&'static str, Tensor<2>)> {
         let hn = self.bias_hn.as_ref().expect("reset_after form");

@@ -71,6 +71,7 @@ fn basic_cell(layer: &Value, activation: Activation) -> BasicRnnCell {
         tensor(&layer["bias"]),
         activation,
     )
+    .unwrap()
 }
 
 /// dynamic_rnn, and static_rnn on the same steps, must both match torch.
@@ -130,7 +131,9 @@ fn relu_with_output_projection_matches_torch_rnn_and_linear() {
     let case = &g["rnn_relu_projection"];
     let dev = device();
     let cell = basic_cell(&case["layers"][0], Activation::Relu);
-    let mut wrapped = OutputProjectionWrapperConfig::new(2).init(cell, &dev);
+    let mut wrapped = OutputProjectionWrapperConfig::new(2)
+        .init(cell, &dev)
+        .unwrap();
     wrapped.projection.weight = burn::module::Param::from_tensor(tensor(&case["proj_w"]));
     wrapped.projection.bias = Some(burn::module::Param::from_tensor(tensor(&case["proj_b"])));
     let h0: Tensor<3> = tensor(&case["h0"]);
@@ -183,7 +186,8 @@ fn lstm_matches_torch_lstm() {
         tensor(&case["wh"]),
         tensor(&case["bias"]),
         0.0,
-    );
+    )
+    .unwrap();
     let h0 = LstmState {
         c: tensor(&case["c0"]),
         h: tensor(&case["h0"]),
@@ -203,7 +207,8 @@ fn gru_reset_after_matches_torch_gru() {
         tensor(&case["wh_candidate"]),
         tensor(&case["bias"]),
         Some(tensor(&case["bias_hn"])),
-    );
+    )
+    .unwrap();
     let state = check_both_unrolls(
         "gru",
         &cell,
@@ -224,7 +229,8 @@ fn gru_reset_before_matches_tf_formula() {
         tensor(&case["wh_candidate"]),
         tensor(&case["bias"]),
         None,
-    );
+    )
+    .unwrap();
     let state = check_both_unrolls(
         "gru_tf",
         &cell,

@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn gradients_do_not_cross_a_chunk_boundary() {
         let dev = device();
-        let cell = BasicRnnCellConfig::new(2, 3).init(&dev);
+        let cell = BasicRnnCellConfig::new(2, 3).init(&dev).unwrap();
         let x = Tensor::<3>::random([2, 6, 2], Distribution::Normal(0.0, 1.0), &dev).require_grad();
         let y = Tensor::<3>::zeros([2, 6, 3], &dev);
         let mut input_grads = Vec::new();
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn a_chunk_as_long_as_the_sequence_is_full_bptt() {
         let dev = device();
-        let cell = BasicRnnCellConfig::new(2, 3).init(&dev);
+        let cell = BasicRnnCellConfig::new(2, 3).init(&dev).unwrap();
         let x = Tensor::<3>::random([2, 5, 2], Distribution::Normal(0.0, 1.0), &dev);
         let r = Tensor::<3>::random([2, 5, 3], Distribution::Normal(0.0, 1.0), &dev);
         let (out, _) = dynamic_rnn(&cell, x.clone(), None, None).unwrap();

@@ -42,7 +42,7 @@ fn data(dev: &Device) -> Vec<(Tensor<3>, Tensor<1, Int>)> {
 
 fn model(dev: &Device) -> Model {
     dev.seed(3);
-    SequenceClassifier::new(BasicRnnCellConfig::new(1, 8).init(dev), 2, dev)
+    SequenceClassifier::new(BasicRnnCellConfig::new(1, 8).init(dev).unwrap(), 2, dev)
 }
 
 fn config(dir: &Path, epochs: usize, resume: bool) -> TrainerConfig {

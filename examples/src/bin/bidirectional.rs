@@ -106,8 +106,8 @@ fn main() -> anyhow::Result<()> {
         .map_or(mnist.test.len(), |n| (n as usize).min(mnist.test.len()));
     let h = args.hidden as usize;
     let mut model = BiLstmClassifier {
-        fw: LstmCellConfig::new(28, h).init(&train_device),
-        bw: LstmCellConfig::new(28, h).init(&train_device),
+        fw: LstmCellConfig::new(28, h).init(&train_device)?,
+        bw: LstmCellConfig::new(28, h).init(&train_device)?,
         dense: LinearConfig::new(2 * h, 10).init(&train_device),
     };
     let mut optim = adam_tf1().init();

@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let device = examples::device(args.device.as_deref())?;
     let model = restore_model(
-        ProjectedRnn::new(args.neurons as usize, &device),
+        ProjectedRnn::new(args.neurons as usize, &device)?,
         &args.model,
         "--model",
     )?;

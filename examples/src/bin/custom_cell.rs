@@ -78,7 +78,7 @@ fn main() -> anyhow::Result<()> {
         MinimalGatedCell::new(n_inputs, n_neurons, &device),
         MinimalGatedCell::new(n_neurons, n_neurons, &device),
     ])?;
-    let model = OutputProjectionWrapperConfig::new(n_outputs).init(stack, &device);
+    let model = OutputProjectionWrapperConfig::new(n_outputs).init(stack, &device)?;
 
     let x = Tensor::<3>::random([4, 5, n_inputs], Distribution::Normal(0.0, 1.0), &device);
     let lengths = Tensor::<1, Int>::from_ints([5, 3, 1, 4], &device);

@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
             BasicRnnCellConfig::new(if k == 0 { n_inputs } else { n_neurons }, n_neurons)
                 .init(&device)
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     let multi_layer_cell = MultiRnnCell::new(layers)?;
     let x = Tensor::<3>::random(
         [batch, n_steps, n_inputs],

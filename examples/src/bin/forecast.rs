@@ -80,14 +80,14 @@ fn main() -> anyhow::Result<()> {
         config.learning_rate
     );
     if args.no_wrapper {
-        let model = relu_rnn_with_dense(neurons, &train_device);
+        let model = relu_rnn_with_dense(neurons, &train_device)?;
         run(model, &config, &train_device, &out, || {
-            relu_rnn_with_dense(neurons, &device)
+            relu_rnn_with_dense(neurons, &device).expect("the training model's sizes")
         })
     } else {
-        let model = ProjectedRnn::new(neurons, &train_device);
+        let model = ProjectedRnn::new(neurons, &train_device)?;
         run(model, &config, &train_device, &out, || {
-            ProjectedRnn::new(neurons, &device)
+            ProjectedRnn::new(neurons, &device).expect("the training model's sizes")
         })
     }
 }

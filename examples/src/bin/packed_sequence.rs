@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
         x_seqs.len(),
         x_seqs[0].dims()
     );
-    let basic_cell = BasicRnnCellConfig::new(n_inputs, n_neurons).init(&device);
+    let basic_cell = BasicRnnCellConfig::new(n_inputs, n_neurons).init(&device)?;
     let (output_seqs, _) = static_rnn(&basic_cell, x_seqs, None, None)?;
     // T tensors [B, O] -> [T, B, O] -> [B, T, O]
     let outputs: Tensor<3> = Tensor::stack::<3>(output_seqs, 0).swap_dims(0, 1);

@@ -10,7 +10,7 @@ fn main() -> anyhow::Result<()> {
     let device = examples::device(device_flag().as_deref())?;
     device.seed(42);
     let (n_inputs, n_neurons) = (3, 5);
-    let basic_cell = BasicRnnCellConfig::new(n_inputs, n_neurons).init(&device);
+    let basic_cell = BasicRnnCellConfig::new(n_inputs, n_neurons).init(&device)?;
     let (outputs, states) = static_rnn(
         &basic_cell,
         vec![tensor2(&X0, &device), tensor2(&X1, &device)],

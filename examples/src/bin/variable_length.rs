@@ -12,7 +12,7 @@ fn main() -> anyhow::Result<()> {
     let device = examples::device(device_flag().as_deref())?;
     device.seed(42);
     let (n_inputs, n_neurons) = (3, 5);
-    let basic_cell = BasicRnnCellConfig::new(n_inputs, n_neurons).init(&device);
+    let basic_cell = BasicRnnCellConfig::new(n_inputs, n_neurons).init(&device)?;
     let seq_length = Tensor::<1, Int>::from_ints([2, 1, 2, 2], &device);
     let (outputs, states) = dynamic_rnn(&basic_cell, x_batch(&device), None, Some(seq_length))?;
     println!("sequence_length = [2, 1, 2, 2]");

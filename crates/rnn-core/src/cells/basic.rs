@@ -5,9 +5,9 @@ use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
-use super::init_kernels;
+use super::{check_shape, check_size, init_kernels, kernel_sizes};
 use crate::fused::{self, CellWeights};
-use crate::{Activation, RnnCell, SequencePlan};
+use crate::{Activation, RnnCell, RnnError, SequencePlan};
 
 /// Configuration of a [`BasicRnnCell`]: `BasicRnnCellConfig::new(n_inputs, n_neurons)`.
 #[derive(Config, Debug)]
@@ -42,33 +42,40 @@ pub struct BasicRnnCell {
 }
 
 impl BasicRnnCellConfig {
-    /// Builds the cell on `device` with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> BasicRnnCell {
+    /// Builds the cell on `device` with freshly initialised weights: `wx [I, H]`, `wh [H, H]`,
+    /// `bias [H]`. Fails when `n_inputs` or `n_neurons` is 0.
+    pub fn init(&self, device: &Device) -> Result<BasicRnnCell, RnnError> {
+        check_size("n_inputs", self.n_inputs)?;
+        check_size("n_neurons", self.n_neurons)?;
         let (wx, wh) = init_kernels(&self.initializer, self.n_inputs, self.n_neurons, 1, device);
         let bias = self.bias_initializer.init([self.n_neurons], device);
-        BasicRnnCell {
+        Ok(BasicRnnCell {
             wx,
             wh,
             bias,
             activation: self.activation,
-        }
+        })
     }
 }
 
 impl BasicRnnCell {
-    /// A cell holding the given weights: `wx [I, H]`, `wh [H, H]`, `bias [H]`.
+    /// A cell holding the given weights: `wx [I, H]`, `wh [H, H]`, `bias [H]`, with I and
+    /// H at least 1. Fails, naming the argument, when a shape disagrees with `wx`'s.
     pub fn from_weights(
         wx: Tensor<2>,
         wh: Tensor<2>,
         bias: Tensor<1>,
         activation: Activation,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, RnnError> {
+        let (_, h) = kernel_sizes(&wx.dims(), 1, "[I, H]")?;
+        check_shape("wh", &wh.dims(), &[h, h], "[H, H]", h)?;
+        check_shape("bias", &bias.dims(), &[h], "[H]", h)?;
+        Ok(Self {
             wx: Param::from_tensor(wx.detach()),
             wh: Param::from_tensor(wh.detach()),
             bias: Param::from_tensor(bias.detach()),
             activation,
-        }
+        })
     }
 }
 

@@ -6,8 +6,9 @@ use burn::nn::Initializer;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
+use super::{check_finite, check_shape, check_size, kernel_sizes};
 use crate::fused::{self, CellWeights};
-use crate::{RnnCell, SequencePlan};
+use crate::{RnnCell, RnnError, SequencePlan};
 
 /// Configuration of a [`GruCell`]: `GruCellConfig::new(n_inputs, n_neurons)`.
 #[derive(Config, Debug)]
@@ -46,8 +47,13 @@ pub struct GruCell {
 }
 
 impl GruCellConfig {
-    /// Builds the cell on `device`.
-    pub fn init(&self, device: &Device) -> GruCell {
+    /// Builds the cell on `device`: `wx [I, 3H]`, `wh_gates [H, 2H]`, `wh_candidate [H, H]`,
+    /// `bias [3H]` (and `bias_hn [H]` with `reset_after`). Fails when `n_inputs` or
+    /// `n_neurons` is 0 or `gate_bias` is not finite.
+    pub fn init(&self, device: &Device) -> Result<GruCell, RnnError> {
+        check_size("n_inputs", self.n_inputs)?;
+        check_size("n_neurons", self.n_neurons)?;
+        check_finite("gate_bias", self.gate_bias)?;
         // TF's GRUCell has two kernels over [x, h]: gates [I + H, 2H] and candidate [I + H, H],
         // each Glorot-initialised with its own fans.
         let (i, h) = (self.n_inputs, self.n_neurons);
@@ -78,21 +84,29 @@ impl GruCellConfig {
 
 impl GruCell {
     /// A cell holding the given weights: `wx [I, 3H]`, `wh_gates [H, 2H]`,
-    /// `wh_candidate [H, H]`, `bias [3H]`, and `bias_hn [H]` to get `reset_after`.
+    /// `wh_candidate [H, H]`, `bias [3H]`, and `bias_hn [H]` to get `reset_after`, with I and H
+    /// at least 1. Fails, naming the argument, when a shape disagrees with `wx`'s.
     pub fn from_weights(
         wx: Tensor<2>,
         wh_gates: Tensor<2>,
         wh_candidate: Tensor<2>,
         bias: Tensor<1>,
         bias_hn: Option<Tensor<1>>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, RnnError> {
+        let (_, h) = kernel_sizes(&wx.dims(), 3, "[I, 3H]")?;
+        check_shape("wh_gates", &wh_gates.dims(), &[h, 2 * h], "[H, 2H]", h)?;
+        check_shape("wh_candidate", &wh_candidate.dims(), &[h, h], "[H, H]", h)?;
+        check_shape("bias", &bias.dims(), &[3 * h], "[3H]", h)?;
+        if let Some(b) = &bias_hn {
+            check_shape("bias_hn", &b.dims(), &[h], "[H]", h)?;
+        }
+        Ok(Self {
             wx: Param::from_tensor(wx.detach()),
             wh_gates: Param::from_tensor(wh_gates.detach()),
             wh_candidate: Param::from_tensor(wh_candidate.detach()),
             bias: Param::from_tensor(bias.detach()),
             bias_hn: bias_hn.map(|b| Param::from_tensor(b.detach())),
-        }
+        })
     }
 
     /// Whether the reset gate acts after the candidate's recurrent matmul (PyTorch's form).

@@ -6,9 +6,9 @@ use burn::nn::Initializer;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Bool, Device, Tensor};
 
-use super::init_kernels;
+use super::{check_finite, check_shape, check_size, init_kernels, kernel_sizes};
 use crate::fused::{self, CellWeights};
-use crate::{RnnCell, RnnState, SequencePlan};
+use crate::{RnnCell, RnnError, RnnState, SequencePlan};
 
 /// Configuration of an [`LstmCell`]: `LstmCellConfig::new(n_inputs, n_neurons)`.
 #[derive(Config, Debug)]
@@ -91,27 +91,42 @@ impl RnnState for LstmState {
 }
 
 impl LstmCellConfig {
-    /// Builds the cell on `device`; the bias starts at zero.
-    pub fn init(&self, device: &Device) -> LstmCell {
+    /// Builds the cell on `device`: `wx [I, 4H]`, `wh [H, 4H]`, `bias [4H]` (starting at zero).
+    /// Fails when `n_inputs` or `n_neurons` is 0 or `forget_bias` is not finite.
+    pub fn init(&self, device: &Device) -> Result<LstmCell, RnnError> {
+        check_size("n_inputs", self.n_inputs)?;
+        check_size("n_neurons", self.n_neurons)?;
+        check_finite("forget_bias", self.forget_bias)?;
         let (wx, wh) = init_kernels(&self.initializer, self.n_inputs, self.n_neurons, 4, device);
-        LstmCell {
+        Ok(LstmCell {
             wx,
             wh,
             bias: Initializer::Zeros.init([4 * self.n_neurons], device),
             forget_bias: self.forget_bias,
-        }
+        })
     }
 }
 
 impl LstmCell {
-    /// A cell holding the given weights: `wx [I, 4H]`, `wh [H, 4H]`, `bias [4H]` (gates i, f, g, o).
-    pub fn from_weights(wx: Tensor<2>, wh: Tensor<2>, bias: Tensor<1>, forget_bias: f64) -> Self {
-        Self {
+    /// A cell holding the given weights: `wx [I, 4H]`, `wh [H, 4H]`, `bias [4H]` (gates i, f, g, o),
+    /// with I and H at least 1. Fails, naming the argument, when a shape disagrees with `wx`'s
+    /// or `forget_bias` is not finite.
+    pub fn from_weights(
+        wx: Tensor<2>,
+        wh: Tensor<2>,
+        bias: Tensor<1>,
+        forget_bias: f64,
+    ) -> Result<Self, RnnError> {
+        let (_, h) = kernel_sizes(&wx.dims(), 4, "[I, 4H]")?;
+        check_shape("wh", &wh.dims(), &[h, 4 * h], "[H, 4H]", h)?;
+        check_shape("bias", &bias.dims(), &[4 * h], "[4H]", h)?;
+        check_finite("forget_bias", forget_bias)?;
+        Ok(Self {
             wx: Param::from_tensor(wx.detach()),
             wh: Param::from_tensor(wh.detach()),
             bias: Param::from_tensor(bias.detach()),
             forget_bias,
-        }
+        })
     }
 }
 

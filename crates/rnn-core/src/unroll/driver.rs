@@ -103,11 +103,11 @@ pub(crate) fn resolve_initial_state<C: RnnCell>(
     };
     let expected: Vec<usize> = cell
         .zero_state(1, device)
-        .tensors()
+        .shape_tensors()
         .iter()
         .map(|t| t.dims()[1])
         .collect();
-    let given: Vec<[usize; 2]> = state.tensors().iter().map(Tensor::dims).collect();
+    let given: Vec<[usize; 2]> = state.shape_tensors().iter().map(Tensor::dims).collect();
     let want = |e: &[usize]| {
         let shapes: Vec<String> = e.iter().map(|h| format!("[{batch_size}, {h}]")).collect();
         format!("{} tensor(s) of shapes {}", e.len(), shapes.join(", "))
@@ -126,6 +126,19 @@ pub(crate) fn resolve_initial_state<C: RnnCell>(
                 want(&expected)
             ),
             format!("{} tensor(s) of shapes {}", given.len(), given.join(", ")),
+        ));
+    }
+    // Extras a state carries beyond its shape (a dropout wrapper's masks): batch B too.
+    if let Some(dims) = state
+        .tensors()
+        .iter()
+        .map(Tensor::dims)
+        .find(|d| d[0] != batch_size)
+    {
+        return Err(RnnError::invalid(
+            "initial_state",
+            format!("every tensor of shape [{batch_size}, _] (the batch of `inputs`)"),
+            format!("{dims:?}"),
         ));
     }
     Ok(state)

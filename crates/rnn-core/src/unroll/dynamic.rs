@@ -38,7 +38,7 @@ mod tests {
     #[test]
     fn a_padded_example_depends_neither_on_its_padding_nor_on_the_batch() {
         let dev = device();
-        let cell = LstmCellConfig::new(3, 4).init(&dev);
+        let cell = LstmCellConfig::new(3, 4).init(&dev).unwrap();
         let x = Tensor::<3>::random([3, 5, 3], Distribution::Normal(0.0, 1.0), &dev);
         let lengths = Tensor::<1, Int>::from_ints([5, 2, 0], &dev);
         let (out, state) = dynamic_rnn(&cell, x.clone(), None, Some(lengths.clone())).unwrap();
@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn dynamic_equals_static() {
         let dev = device();
-        let cell = BasicRnnCellConfig::new(2, 3).init(&dev);
+        let cell = BasicRnnCellConfig::new(2, 3).init(&dev).unwrap();
         let x = Tensor::<3>::random([2, 4, 2], Distribution::Normal(0.0, 1.0), &dev);
         let lengths = || Some(Tensor::<1, Int>::from_ints([3, 4], &dev));
         let h0 = Tensor::<2>::random([2, 3], Distribution::Normal(0.0, 1.0), &dev);
@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn bad_arguments_are_named_with_expected_and_actual() {
         let dev = device();
-        let cell = BasicRnnCellConfig::new(3, 4).init(&dev);
+        let cell = BasicRnnCellConfig::new(3, 4).init(&dev).unwrap();
         let x = Tensor::<3>::zeros([2, 5, 3], &dev);
 
         let err = dynamic_rnn(
@@ -187,9 +187,11 @@ mod tests {
             "{err}"
         );
         // A stack's state list of the wrong length.
-        let stack =
-            crate::MultiRnnCell::new(vec![cell.clone(), BasicRnnCellConfig::new(4, 4).init(&dev)])
-                .unwrap();
+        let stack = crate::MultiRnnCell::new(vec![
+            cell.clone(),
+            BasicRnnCellConfig::new(4, 4).init(&dev).unwrap(),
+        ])
+        .unwrap();
         let err = dynamic_rnn(
             &stack,
             Tensor::zeros([2, 5, 3], &dev),
@@ -207,7 +209,7 @@ mod tests {
     #[test]
     fn steps_past_the_longest_length_are_zero() {
         let dev = device();
-        let cell = BasicRnnCellConfig::new(1, 2).init(&dev);
+        let cell = BasicRnnCellConfig::new(1, 2).init(&dev).unwrap();
         let x = Tensor::<3>::ones([2, 6, 1], &dev);
         let (out, state) = dynamic_rnn(
             &cell,

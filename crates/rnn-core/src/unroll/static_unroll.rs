@@ -135,7 +135,7 @@ mod tests {
             TensorData::new(b().iter().map(|&v| v as f32).collect(), [N_NEURONS]),
             &device(),
         );
-        BasicRnnCell::from_weights(tensor2(&wx()), tensor2(&wy()), b, Activation::Tanh)
+        BasicRnnCell::from_weights(tensor2(&wx()), tensor2(&wy()), b, Activation::Tanh).unwrap()
     }
 
     #[test]

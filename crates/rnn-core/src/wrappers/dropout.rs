@@ -118,8 +118,22 @@ impl<S: RnnState> RnnState for DropoutState<S> {
         }
     }
 
+    /// The inner state's tensors, then the variational masks drawn so far (input `[B, I]`,
+    /// output `[B, O]`, one `[B, H_k]` per droppable state tensor): the unrolls check every one
+    /// against the batch of `inputs`, so a state whose masks come from another batch size is
+    /// refused as `initial_state` instead of failing inside a step.
     fn tensors(&self) -> Vec<Tensor<2>> {
-        self.inner.tensors()
+        let mut tensors = self.inner.tensors();
+        if let Some(noise) = &self.noise {
+            tensors.extend(noise.input.iter().cloned());
+            tensors.extend(noise.output.iter().cloned());
+            tensors.extend(noise.state.iter().cloned());
+        }
+        tensors
+    }
+
+    fn shape_tensors(&self) -> Vec<Tensor<2>> {
+        self.inner.shape_tensors()
     }
 
     fn map_droppable(self, f: &mut dyn FnMut(Tensor<2>) -> Tensor<2>) -> Self {
@@ -130,11 +144,26 @@ impl<S: RnnState> RnnState for DropoutState<S> {
     }
 }
 
+/// A keep probability in (0, 1] whose scale `1 / keep` is a finite f32: a smaller one (below
+/// about 2.94e-39) would scale the kept values by infinity, and the dropped ones to NaN (0 * inf).
 fn check_keep(arg: &'static str, keep: f64) -> Result<(), RnnError> {
-    if keep.is_finite() && keep > 0.0 && keep <= 1.0 {
+    let in_range = keep.is_finite() && keep > 0.0 && keep <= 1.0;
+    if in_range && ((1.0 / keep) as f32).is_finite() {
         Ok(())
     } else {
-        Err(RnnError::invalid(arg, "a probability in (0, 1]", keep))
+        let shown = if keep != 0.0 && keep.abs() < 1e-4 {
+            format!("{keep:e}")
+        } else {
+            keep.to_string()
+        };
+        Err(RnnError::invalid(
+            arg,
+            format!(
+                "a probability in (0, 1] with a finite f32 scale 1 / keep (keep >= about {:.2e})",
+                1.0 / f64::from(f32::MAX)
+            ),
+            shown,
+        ))
     }
 }
 
@@ -315,7 +344,7 @@ mod tests {
 
     #[test]
     fn keep_probabilities_outside_0_1_are_rejected() {
-        let cell = BasicRnnCellConfig::new(2, 3).init(&device());
+        let cell = BasicRnnCellConfig::new(2, 3).init(&device()).unwrap();
         for bad in [0.0, -0.1, 1.5, f64::NAN] {
             let err = DropoutWrapperConfig::new()
                 .with_state_keep_prob(bad)
@@ -327,12 +356,55 @@ mod tests {
                 "{err}"
             );
         }
+        // So small that 1 / keep overflows f32: the kept values would be inf, the dropped NaN.
+        let err = DropoutWrapperConfig::new()
+            .with_input_keep_prob(1e-40)
+            .init(cell.clone())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "`input_keep_prob`: expected a probability in (0, 1] with a finite f32 scale \
+             1 / keep (keep >= about 2.94e-39), got 1e-40"
+        );
+        // The smallest accepted keep gives finite scaled values.
+        let keep = 3e-39;
+        let wrapper = DropoutWrapperConfig::new()
+            .with_output_keep_prob(keep)
+            .init(cell.clone())
+            .unwrap();
+        assert_eq!(wrapper.output_keep_prob, keep);
+        let m = mask([1000], keep, &device());
+        assert!(values(&m).iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn a_variational_state_from_another_batch_size_is_refused() {
+        let dev = device().autodiff();
+        let wrapped = DropoutWrapperConfig::new()
+            .with_output_keep_prob(0.5)
+            .with_variational_recurrent(true)
+            .init(BasicRnnCellConfig::new(3, 4).init(&dev).unwrap())
+            .unwrap();
+        // Masks drawn for a batch of 5, carried into a batch of 2.
+        let (_, state5) =
+            wrapped.step(Tensor::<2>::ones([5, 3], &dev), wrapped.zero_state(5, &dev));
+        assert_eq!(state5.tensors().len(), 2, "h, then the output mask");
+        let stale = DropoutState {
+            inner: wrapped.cell.zero_state(2, &dev),
+            noise: state5.noise,
+        };
+        let err = dynamic_rnn(&wrapped, input(&dev, 2, 4, 3), Some(stale), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`initial_state`: expected every tensor of shape [2, _] (the batch of `inputs`), got [5, 4]"
+        );
     }
 
     #[test]
     fn identity_when_evaluating_off_autodiff_or_keeping_everything() {
         let dev = device().autodiff();
-        let cell = BasicRnnCellConfig::new(4, 6).init(&dev);
+        let cell = BasicRnnCellConfig::new(4, 6).init(&dev).unwrap();
         let x = input(&dev, 5, 3, 4);
         let (expected, _) = dynamic_rnn(&cell, x.clone(), None, None).unwrap();
 
@@ -359,7 +431,7 @@ mod tests {
 
         let plain = DropoutWrapperConfig::new()
             .with_output_keep_prob(0.5)
-            .init(BasicRnnCellConfig::new(4, 6).init(&device()))
+            .init(BasicRnnCellConfig::new(4, 6).init(&device()).unwrap())
             .unwrap();
         let (out, _) = dynamic_rnn(&plain, x_plain.clone(), None, None).unwrap();
         let (inner_out, _) = dynamic_rnn(&plain.cell, x_plain, None, None).unwrap();
@@ -370,7 +442,7 @@ mod tests {
     fn keep_rate_and_scaling_within_statistical_bounds() {
         let dev = device().autodiff();
         let keep = 0.7;
-        let cell = BasicRnnCellConfig::new(8, 100).init(&dev);
+        let cell = BasicRnnCellConfig::new(8, 100).init(&dev).unwrap();
         let wrapped = DropoutWrapperConfig::new()
             .with_output_keep_prob(keep)
             .init(cell.clone())
@@ -400,7 +472,7 @@ mod tests {
     /// The zero pattern of the outputs across steps: same mask at each step iff variational.
     fn output_masks(variational: bool) -> Vec<Vec<bool>> {
         let dev = device().autodiff();
-        let cell = BasicRnnCellConfig::new(3, 50).init(&dev);
+        let cell = BasicRnnCellConfig::new(3, 50).init(&dev).unwrap();
         let wrapped = DropoutWrapperConfig::new()
             .with_output_keep_prob(0.5)
             .with_state_keep_prob(0.8)
@@ -435,7 +507,7 @@ mod tests {
     #[test]
     fn state_dropout_leaves_the_lstm_memory_alone() {
         let dev = device().autodiff();
-        let cell = LstmCellConfig::new(3, 40).init(&dev);
+        let cell = LstmCellConfig::new(3, 40).init(&dev).unwrap();
         let wrapped = DropoutWrapperConfig::new()
             .with_state_keep_prob(0.5)
             .init(cell.clone())

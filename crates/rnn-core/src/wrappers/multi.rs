@@ -127,7 +127,7 @@ mod tests {
         let dev = device();
         let cells: Vec<_> = [(2, 4), (4, 3), (3, 5)]
             .iter()
-            .map(|&(i, h)| BasicRnnCellConfig::new(i, h).init(&dev))
+            .map(|&(i, h)| BasicRnnCellConfig::new(i, h).init(&dev).unwrap())
             .collect();
         let multi = MultiRnnCell::new(cells.clone()).unwrap();
         assert_eq!((multi.input_size(), multi.output_size()), (2, 5));
@@ -148,8 +148,8 @@ mod tests {
     fn mismatched_layers_and_empty_stacks_are_rejected() {
         let dev = device();
         let cells = vec![
-            BasicRnnCellConfig::new(2, 4).init(&dev),
-            BasicRnnCellConfig::new(5, 3).init(&dev),
+            BasicRnnCellConfig::new(2, 4).init(&dev).unwrap(),
+            BasicRnnCellConfig::new(5, 3).init(&dev).unwrap(),
         ];
         let err = MultiRnnCell::new(cells).unwrap_err().to_string();
         assert!(

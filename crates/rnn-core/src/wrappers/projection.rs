@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::{Initializer, Linear};
 use burn::tensor::{Device, Tensor};
 
-use crate::{RnnCell, SequencePlan};
+use crate::{RnnCell, RnnError, SequencePlan};
 
 /// Configuration of an [`OutputProjectionWrapper`]: the projected size (TF's `output_size`).
 #[derive(Config, Debug)]
@@ -28,8 +28,16 @@ pub struct OutputProjectionWrapper<C: RnnCell> {
 }
 
 impl OutputProjectionWrapperConfig {
-    /// Wraps `cell`, creating the projection on `device`.
-    pub fn init<C: RnnCell>(&self, cell: C, device: &Device) -> OutputProjectionWrapper<C> {
+    /// Wraps `cell` (output `[B, H]`), creating the projection on `device`: weight `[H, O]`,
+    /// bias `[O]`. Fails when `output_size` (O) is 0.
+    pub fn init<C: RnnCell>(
+        &self,
+        cell: C,
+        device: &Device,
+    ) -> Result<OutputProjectionWrapper<C>, RnnError> {
+        if self.output_size == 0 {
+            return Err(RnnError::invalid("output_size", "at least 1", 0));
+        }
         let h = cell.output_size();
         let weight = self.initializer.init_with(
             [h, self.output_size],
@@ -38,13 +46,40 @@ impl OutputProjectionWrapperConfig {
             device,
         );
         let bias = Initializer::Zeros.init([self.output_size], device);
-        OutputProjectionWrapper {
+        Ok(OutputProjectionWrapper {
             cell,
             projection: Linear {
                 weight,
                 bias: Some(bias),
             },
+        })
+    }
+}
+
+impl<C: RnnCell> OutputProjectionWrapper<C> {
+    /// Wraps `cell` (output `[B, H]`) with a given projection: weight `[H, O]` with O at least
+    /// 1, bias `[O]` or none. Fails, naming `projection.weight` or `projection.bias`, when a
+    /// shape disagrees.
+    pub fn new(cell: C, projection: Linear) -> Result<Self, RnnError> {
+        let h = cell.output_size();
+        let weight = projection.weight.dims();
+        if weight[0] != h || weight[1] == 0 {
+            return Err(RnnError::invalid(
+                "projection.weight",
+                format!("[{h}, O] with O >= 1 (H = {h}, the cell's output_size)"),
+                format!("{weight:?}"),
+            ));
         }
+        if let Some(bias) = &projection.bias
+            && bias.dims() != [weight[1]]
+        {
+            return Err(RnnError::invalid(
+                "projection.bias",
+                format!("[{}] (O, the columns of `projection.weight`)", weight[1]),
+                format!("{:?}", bias.dims()),
+            ));
+        }
+        Ok(Self { cell, projection })
     }
 }
 
@@ -88,5 +123,52 @@ impl<C: RnnCell> RnnCell for OutputProjectionWrapper<C> {
             None => projected,
         };
         Some((projected, state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Param;
+    use burn::nn::Linear;
+    use burn::tensor::Tensor;
+
+    use super::*;
+    use crate::BasicRnnCellConfig;
+    use crate::test_util::device;
+
+    #[test]
+    fn a_projection_of_size_zero_or_of_the_wrong_shape_is_refused() {
+        let dev = device();
+        let cell = || BasicRnnCellConfig::new(2, 3).init(&dev).unwrap();
+        let err = OutputProjectionWrapperConfig::new(0)
+            .init(cell(), &dev)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "`output_size`: expected at least 1, got 0");
+        assert_eq!(
+            OutputProjectionWrapperConfig::new(1)
+                .init(cell(), &dev)
+                .unwrap()
+                .output_size(),
+            1
+        );
+
+        let linear = |w: [usize; 2], b: usize| Linear {
+            weight: Param::from_tensor(Tensor::zeros(w, &dev)),
+            bias: Some(Param::from_tensor(Tensor::zeros([b], &dev))),
+        };
+        let err = OutputProjectionWrapper::new(cell(), linear([4, 2], 2)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`projection.weight`: expected [3, O] with O >= 1 (H = 3, the cell's output_size), got [4, 2]"
+        );
+        let err = OutputProjectionWrapper::new(cell(), linear([3, 0], 0)).unwrap_err();
+        assert!(err.to_string().contains("got [3, 0]"), "{err}");
+        let err = OutputProjectionWrapper::new(cell(), linear([3, 2], 5)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`projection.bias`: expected [2] (O, the columns of `projection.weight`), got [5]"
+        );
+        let ok = OutputProjectionWrapper::new(cell(), linear([3, 2], 2)).unwrap();
+        assert_eq!(ok.output_size(), 2);
     }
 }
