@@ -3,10 +3,12 @@
 //! and an honest final figure: the MSE of the trained model, with dropout off, on windows it
 //! has never seen.
 //!
-//! The loss is checked for NaN at every iteration (one scalar readback per step, which the
-//! step's own work dwarfs: measured in README's dropout row), so a diverging run stops at the
-//! iteration that diverged, and the weights are checked once at the end, so a model with a
-//! NaN weight is never returned (nor saved).
+//! The loss is checked for NaN at every iteration (one scalar readback per step), so a
+//! diverging run stops at the iteration that diverged, and the weights are checked once at the
+//! end, so a model with a NaN weight is never returned (nor saved). The readback costs nothing
+//! measurable on the CPU backends: the book's `forecast`, five interleaved runs each on the
+//! loaded 2-core machine, 2.00-2.58 ms per iteration checking every iteration against
+//! 1.84-2.51 ms checking every 100th (medians 2.20 and 2.13).
 
 use burn::optim::GradientsParams;
 use burn::tensor::Device;

@@ -218,7 +218,7 @@ fn sizes_beyond_the_machine_and_an_unwritable_out_are_refused_before_training() 
     // 2^32 - 1 neurons: ~2^64 parameters. Refused with the estimate, before any allocation.
     let err = run(env!("CARGO_BIN_EXE_forecast"), &["--neurons", "4294967295"]).unwrap_err();
     assert!(
-        err.contains("--neurons 4294967295 needs at least ")
+        err.contains("--neurons 4294967295 needs about ")
             && err.contains(" GiB of parameters and optimiser state, ")
             && err.contains("refused before starting; lower --neurons"),
         "{err}"
@@ -229,12 +229,12 @@ fn sizes_beyond_the_machine_and_an_unwritable_out_are_refused_before_training() 
     )
     .unwrap_err();
     assert!(
-        err.contains("--layers 100000 --neurons 100000 needs at least "),
+        err.contains("--layers 100000 --neurons 100000 needs about "),
         "{err}"
     );
     let err = run(env!("CARGO_BIN_EXE_creative"), &["--neurons", "4294967295"]).unwrap_err();
     assert!(
-        err.contains("--neurons 4294967295 --steps 300 needs at least "),
+        err.contains("--neurons 4294967295 --steps 300 needs about "),
         "{err}"
     );
 

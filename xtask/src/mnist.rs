@@ -129,7 +129,7 @@ fn gates(cell: CellKind) -> u128 {
 /// The evaluation batch (the test set goes through in batches of this many).
 const EVAL_BATCH: usize = 1000;
 
-/// A floor on what the run needs: the parameters (layers of `gates * H * (I + H + 1)`, the
+/// What the run needs, roughly (see `examples::memory` for how close it comes): the parameters (layers of `gates * H * (I + H + 1)`, the
 /// dense layer `10 (H + 1)`) four times (weights, gradients, Adam's two moments); the larger
 /// of the training step's activations (per unit, step, layer and example: the output, the
 /// gates, and their gradients) and the evaluation batch's (outputs and gates of 1000
@@ -595,7 +595,7 @@ mod tests {
         let err = run(&args).unwrap_err().to_string();
         assert!(
             err.starts_with(&format!(
-                "--cell basic --hidden 8192 --layers 32 --batch-size 150 needs at least \
+                "--cell basic --hidden 8192 --layers 32 --batch-size 150 needs about \
                  {need:.1} GiB ("
             )) && err.contains("more than the limit --max-memory-gib 16: refused before starting"),
             "{err}"
