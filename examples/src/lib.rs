@@ -4,6 +4,7 @@
 
 pub mod chapter_figures;
 pub mod generate;
+pub mod memory;
 pub mod model_file;
 pub mod plot;
 pub mod series_model;
@@ -11,6 +12,12 @@ pub mod series_training;
 
 use anyhow::Context;
 use burn::tensor::Device;
+
+/// Checks before any work that `--out` can be created and written (a probe file is created and
+/// removed): a run that could not save its results fails at once, not after training.
+pub fn check_out_dir(out: &std::path::Path) -> anyhow::Result<()> {
+    Ok(rnn_train::checkpoint::probe_writable(out, "--out")?)
+}
 
 /// The device a binary runs on: `--device NAME` if given, else `BURN_DEVICE`, else the build's
 /// preferred backend (wgpu when compiled in, else flex).

@@ -8,8 +8,12 @@ use std::path::Path;
 use anyhow::Context;
 use burn::module::Module;
 
-/// Writes `model`'s parameters to `path` (burnpack, temp + rename), creating the directory.
+/// Writes `model`'s parameters to `path` (burnpack, temp + rename), creating the directory;
+/// temporary files a killed run left beside it are removed first.
 pub fn save_model<M: Module>(model: &M, path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        rnn_train::checkpoint::clean_stale(dir);
+    }
     let bytes = model
         .clone()
         .into_record()
@@ -49,6 +53,10 @@ mod tests {
         let device = rnn_core::device::default_device().unwrap();
         device.seed(1);
         let model = ProjectedRnn::new(12, &device).unwrap();
+        // What a killed save left (a dead pid's temporary) goes at the next save.
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let stale = format!(".model.bpk.tmp-{}-1-0-0123456789abcdef", u32::MAX - 1);
+        std::fs::write(path.parent().unwrap().join(stale), b"half a model").unwrap();
         save_model(&model, &path).unwrap();
         device.seed(2);
         let fresh = ProjectedRnn::new(12, &device).unwrap();

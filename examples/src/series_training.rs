@@ -2,6 +2,13 @@
 //! the series (`next_batch(batch_size, n_steps)`), the batch MSE printed every 100 iterations,
 //! and an honest final figure: the MSE of the trained model, with dropout off, on windows it
 //! has never seen.
+//!
+//! The loss is checked for NaN at every iteration (one scalar readback per step), so a
+//! diverging run stops at the iteration that diverged, and the weights are checked once at the
+//! end, so a model with a NaN weight is never returned (nor saved). The readback costs nothing
+//! measurable on the CPU backends: the book's `forecast`, five interleaved runs each on the
+//! loaded 2-core machine, 2.00-2.58 ms per iteration checking every iteration against
+//! 1.84-2.51 ms checking every 100th (medians 2.20 and 2.13).
 
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
@@ -58,7 +65,8 @@ pub const EVAL_WINDOWS: usize = 1000;
 
 /// Trains `model` (on the autodiff `device`) as `config` says; `report(iteration, mse)` is
 /// called at every printed iteration (the book prints `0 \tMSE: 13.9`). Fails when a setting
-/// is 0 or the loss stops being finite (naming the iteration).
+/// is 0, when the loss stops being finite (naming the iteration; checked every iteration), or
+/// when the trained weights are not all finite.
 pub fn train_series<M: SeriesModel>(
     model: M,
     config: &SeriesTraining,
@@ -85,21 +93,26 @@ pub fn train_series<M: SeriesModel>(
         let batch = windows.next_batch(config.batch_size, config.n_steps, device)?;
         let outputs = model.predict(batch.inputs)?;
         let loss = mse_over_steps(outputs, batch.targets, &Steps::All)?;
-        if iteration % config.print_every == 0 || iteration + 1 == config.iterations {
-            let mse = loss.clone().into_scalar::<f32>();
-            anyhow::ensure!(
-                mse.is_finite(),
-                "the training MSE became {mse} at iteration {iteration}: lower the learning rate \
-                 or clip the gradients"
-            );
-            if iteration % config.print_every == 0 {
-                curve.push((iteration, mse));
-                report(iteration, mse);
-            }
+        let mse = loss.clone().into_scalar::<f32>();
+        anyhow::ensure!(
+            mse.is_finite(),
+            "the training MSE became {mse} at iteration {iteration}: lower the learning rate \
+             or clip the gradients"
+        );
+        if iteration % config.print_every == 0 {
+            curve.push((iteration, mse));
+            report(iteration, mse);
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(config.learning_rate, model, grads);
     }
+    let (non_finite, total) = rnn_train::checkpoint::count_non_finite(&model);
+    anyhow::ensure!(
+        non_finite == 0,
+        "after {} iterations {non_finite} of the model's {total} weights are NaN or infinite \
+         (the last update diverged): lower the learning rate or clip the gradients",
+        config.iterations
+    );
     let eval_mse = evaluate_mse(
         &model.valid(),
         config.n_steps,

@@ -201,8 +201,63 @@ fn impossible_flags_are_rejected_by_name() {
             &["--device", "tpu"][..],
             "--device",
         ),
+        (
+            env!("CARGO_BIN_EXE_creative"),
+            &["--steps", "4294967295"][..],
+            "invalid value '4294967295' for '--steps <STEPS>': 4294967295 is not in 1..=1000000",
+        ),
     ] {
         let err = run(exe, args).expect_err("rejected");
         assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn sizes_beyond_the_machine_and_an_unwritable_out_are_refused_before_training() {
+    // 2^32 - 1 neurons: ~2^64 parameters. Refused with the estimate, before any allocation.
+    let err = run(env!("CARGO_BIN_EXE_forecast"), &["--neurons", "4294967295"]).unwrap_err();
+    assert!(
+        err.contains("--neurons 4294967295 needs about ")
+            && err.contains(" GiB of parameters and optimiser state, ")
+            && err.contains("refused before starting; lower --neurons"),
+        "{err}"
+    );
+    let err = run(
+        env!("CARGO_BIN_EXE_dropout"),
+        &["--layers", "100000", "--neurons", "100000"],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("--layers 100000 --neurons 100000 needs about "),
+        "{err}"
+    );
+    let err = run(env!("CARGO_BIN_EXE_creative"), &["--neurons", "4294967295"]).unwrap_err();
+    assert!(
+        err.contains("--neurons 4294967295 --steps 300 needs about "),
+        "{err}"
+    );
+
+    // An --out under a file cannot be created: found before the first iteration.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = file.join("out");
+    for exe in [
+        env!("CARGO_BIN_EXE_forecast"),
+        env!("CARGO_BIN_EXE_dropout"),
+        env!("CARGO_BIN_EXE_time_series"),
+    ] {
+        let started = std::time::Instant::now();
+        let err = run(exe, &["--out", out.to_str().unwrap()]).unwrap_err();
+        assert!(
+            err.contains(&format!("--out `{}`: cannot be created", out.display())),
+            "{exe}: {err}"
+        );
+        assert!(
+            started.elapsed().as_secs_f64() < 5.0,
+            "{exe}: refused only after {:?}",
+            started.elapsed()
+        );
     }
 }

@@ -31,8 +31,8 @@ pub struct BenchArgs {
     /// Timed repeats per workload (the median is reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeats: u32,
-    /// Minimum seconds per timed repeat.
-    #[arg(long, default_value_t = 0.5)]
+    /// Minimum seconds per timed repeat (a finite number > 0).
+    #[arg(long, default_value_t = 0.5, value_parser = positive_seconds)]
     pub min_repeat_s: f64,
     /// Skip PyTorch even when it is installed.
     #[arg(long)]
@@ -62,15 +62,28 @@ pub struct WorkerArgs {
     /// Backend name.
     #[arg(long)]
     pub device: Option<String>,
-    /// Timed repeats.
-    #[arg(long)]
+    /// Timed repeats (at least 1: the median of none does not exist).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeats: u32,
-    /// Minimum seconds per repeat.
-    #[arg(long)]
+    /// Minimum seconds per repeat (a finite number > 0).
+    #[arg(long, value_parser = positive_seconds)]
     pub min_repeat_s: f64,
     /// Leave glibc's allocator settings alone.
     #[arg(long)]
     pub system_allocator: bool,
+}
+
+/// A finite number of seconds > 0 and at most a day (a longer repeat is a typo, and an
+/// infinite one would never end).
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a number: {e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+        Ok(v)
+    } else {
+        Err(format!("expected seconds in (0, 86400], got {s}"))
+    }
 }
 
 fn device(name: Option<&str>) -> anyhow::Result<burn::tensor::Device> {
@@ -139,11 +152,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    anyhow::ensure!(
-        args.min_repeat_s.is_finite() && args.min_repeat_s > 0.0,
-        "--min-repeat-s: expected a number > 0, got {}",
-        args.min_repeat_s
-    );
     let chosen: Vec<_> = if args.workload.is_empty() {
         specs.clone()
     } else {

@@ -3,6 +3,13 @@
 //! of 10 logits sits on the last output; Adam (lr 0.001, TF 1.x defaults), batch 150, sparse
 //! softmax cross-entropy. Prints the seed's line each epoch, writes metrics, checkpoints and a
 //! PNG learning curve.
+//!
+//! Before any work (in this order): a run that would need more memory than the machine has is
+//! refused with the estimate ([`memory_estimate`]); `--out` is probed for writing; a resume
+//! whose flags differ from the checkpoint's is refused naming the flag; a `--data-dir` or
+//! `MNIST_DIR` that does not exist is refused (a typo would otherwise download 11 MiB into a
+//! new directory), and a download into an existing directory or the user cache is announced:
+//! which files, from where, into which directory.
 
 use std::path::{Path, PathBuf};
 
@@ -10,12 +17,16 @@ use anyhow::Context;
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use rnn_core::{BasicRnnCellConfig, GruCellConfig, LstmCellConfig, MultiRnnCell, RnnCell};
-use rnn_data::{BatchOptions, Downloader, Mnist, MnistSplit, resolve_data_dir};
+use rnn_data::{
+    BatchOptions, DEFAULT_MIRRORS, Downloader, MNIST_DIR_ENV, MNIST_FILES, Mnist, MnistSplit,
+    default_cache_dir, resolve_data_dir,
+};
 use rnn_train::{
     EpochMetrics, SequenceClassifier, StepOutput, TrainError, TrainerConfig, count_correct, fit,
     sparse_softmax_cross_entropy,
 };
 
+use examples::memory::{self, Estimate};
 use examples::plot::{BLUE, LegendAt, Panel, RED, Series, Style, figure};
 
 /// The cell reading the rows.
@@ -54,7 +65,9 @@ pub struct MnistArgs {
     /// Backend: flex, ndarray or wgpu (those compiled in); default: BURN_DEVICE, else the build's first.
     #[arg(long)]
     pub device: Option<String>,
-    /// Where the four MNIST files are (else $MNIST_DIR, else ~/.cache/rnn-rs/mnist); missing files are downloaded.
+    /// Where the four MNIST files are (else $MNIST_DIR, else ~/.cache/rnn-rs/mnist); missing
+    /// files are downloaded into it, saying so. A --data-dir or MNIST_DIR that does not exist
+    /// is refused (create it first); the cache directory is created.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Output directory for metrics, checkpoints and the learning curve.
@@ -77,6 +90,11 @@ pub struct MnistArgs {
     /// explicit RAYON_NUM_THREADS is kept].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
+    /// Refuse to start when the run's estimated memory (parameters with Adam's state,
+    /// activations, the data set) exceeds this many GiB [default: the machine's available
+    /// memory; 16 where the system does not say].
+    #[arg(long, value_parser = positive_f64)]
+    pub max_memory_gib: Option<f64>,
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -99,8 +117,181 @@ pub struct Summary {
     pub plot: PathBuf,
 }
 
+/// Weight blocks per layer: the basic cell 1, GRU 3, LSTM 4.
+fn gates(cell: CellKind) -> u128 {
+    match cell {
+        CellKind::Basic => 1,
+        CellKind::Gru => 3,
+        CellKind::Lstm => 4,
+    }
+}
+
+/// The evaluation batch (the test set goes through in batches of this many).
+const EVAL_BATCH: usize = 1000;
+
+/// What the run needs, roughly (see `examples::memory` for how close it comes): the parameters (layers of `gates * H * (I + H + 1)`, the
+/// dense layer `10 (H + 1)`) four times (weights, gradients, Adam's two moments); the larger
+/// of the training step's activations (per unit, step, layer and example: the output, the
+/// gates, and their gradients) and the evaluation batch's (outputs and gates of 1000
+/// examples, two layers at a time); MNIST decoded (70,000 x 785 bytes).
+pub fn memory_estimate(args: &MnistArgs) -> Estimate {
+    let (h, l, b, g) = (
+        args.hidden as u128,
+        args.layers as u128,
+        args.batch_size as u128,
+        gates(args.cell),
+    );
+    let t = 28u128;
+    let params = memory::recurrent_parameters(28, l, h, g) + 10 * (h + 1);
+    let train = b * t * l * h * (g + 2);
+    let eval = EVAL_BATCH as u128 * t * h * (g + 1) * l.min(2);
+    Estimate::new(params, 4, train.max(eval), 70_000 * 785)
+}
+
+/// The flags that shape the model and its training, recorded in each checkpoint; a resume
+/// with other values is refused, naming the flag.
+fn hyper_parameters(args: &MnistArgs) -> Vec<(String, String)> {
+    let cell = format!("{:?}", args.cell).to_lowercase();
+    let limit = args
+        .train_limit
+        .map_or_else(|| "none".to_string(), |n| n.to_string());
+    [
+        ("--cell", cell),
+        ("--hidden", args.hidden.to_string()),
+        ("--layers", args.layers.to_string()),
+        ("--batch-size", args.batch_size.to_string()),
+        ("--lr", args.lr.to_string()),
+        ("--train-limit", limit),
+        ("--seed", args.seed.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Archive sizes, for the download notice.
+const ARCHIVE_BYTES: [(&str, u64); 4] = [
+    ("train-images-idx3-ubyte.gz", 9_912_422),
+    ("train-labels-idx1-ubyte.gz", 28_881),
+    ("t10k-images-idx3-ubyte.gz", 1_648_877),
+    ("t10k-labels-idx1-ubyte.gz", 4_542),
+];
+
+/// Where MNIST is read from: `--data-dir`, else `MNIST_DIR`, else the user cache. A given
+/// directory (flag or variable) must exist; missing files are announced before they are
+/// downloaded; download leftovers (`.NAME.PID.part`) of dead processes are removed.
+fn prepare_data_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let dir = resolve_data_dir(flag)?;
+    let source = if flag.is_some() {
+        Some("--data-dir".to_string())
+    } else {
+        std::env::var_os(MNIST_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(|_| format!("${MNIST_DIR_ENV}"))
+    };
+    if let Some(source) = &source
+        && !dir.is_dir()
+    {
+        let cache = default_cache_dir()
+            .map_or_else(|| "the user cache".to_string(), |d| d.display().to_string());
+        anyhow::bail!(
+            "{source} {}: no such directory. Create it (`mkdir -p {}`) to download MNIST into \
+             it, or name a directory that holds the four MNIST files; without --data-dir and \
+             ${MNIST_DIR_ENV} they are read from (and downloaded into) {cache}",
+            dir.display(),
+            dir.display()
+        );
+    }
+    clean_stale_downloads(&dir);
+    if let Some(notice) = download_notice(&dir) {
+        eprintln!("{notice}");
+    }
+    Ok(dir)
+}
+
+/// What will be downloaded where, when `dir` lacks any of the four files.
+fn download_notice(dir: &Path) -> Option<String> {
+    let missing: Vec<&str> = MNIST_FILES
+        .iter()
+        .filter(|f| rnn_data::mnist::locate(dir, f).is_none())
+        .map(|f| f.name)
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let bytes: u64 = ARCHIVE_BYTES
+        .iter()
+        .filter(|(n, _)| missing.contains(n))
+        .map(|(_, b)| b)
+        .sum();
+    Some(format!(
+        "MNIST: {} {} {}; downloading {} ({:.1} MiB, SHA-256 checked) from {} into {}",
+        dir.display(),
+        if dir.is_dir() {
+            "lacks"
+        } else {
+            "does not exist yet (it will be created) and lacks"
+        },
+        if missing.len() == MNIST_FILES.len() {
+            "all four MNIST files"
+        } else {
+            "some MNIST files"
+        },
+        missing.join(", "),
+        bytes as f64 / (1u64 << 20) as f64,
+        DEFAULT_MIRRORS.join(" or "),
+        dir.display()
+    ))
+}
+
+/// Removes `.NAME.PID.part` files (rnn-data's download temporaries) whose process is gone
+/// (Linux `/proc`), or older than a day where that cannot be told.
+fn clean_stale_downloads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let has_proc = Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = MNIST_FILES.iter().find_map(|f| {
+            name.strip_prefix('.')?
+                .strip_prefix(f.name)?
+                .strip_prefix('.')?
+                .strip_suffix(".part")?
+                .parse::<u32>()
+                .ok()
+        });
+        let Some(pid) = pid else {
+            continue;
+        };
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 24 * 3600);
+        let gone = has_proc && !Path::new("/proc").join(pid.to_string()).exists();
+        if pid != std::process::id() && (gone || old) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Runs `cargo xtask mnist` with `args`.
 pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
+    let what = format!(
+        "--cell {} --hidden {} --layers {} --batch-size {}",
+        format!("{:?}", args.cell).to_lowercase(),
+        args.hidden,
+        args.layers,
+        args.batch_size
+    );
+    memory::check(
+        &what,
+        &memory_estimate(args),
+        &memory::limit(args.max_memory_gib, "--max-memory-gib"),
+        "--hidden, --layers or --batch-size (or raise --max-memory-gib)",
+    )?;
     let threads = args.threads.map(|n| n as usize).or_else(|| {
         let env_set = std::env::var_os("RAYON_NUM_THREADS").is_some();
         (!env_set && args.hidden <= 256).then_some(1)
@@ -118,14 +309,20 @@ pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
         Some(name) => rnn_core::device::device_from_name(name).context("--device")?,
         None => rnn_core::device::default_device().context("BURN_DEVICE")?,
     };
-    if args.resume && !args.out.join("checkpoints").join("latest").is_file() {
-        anyhow::bail!(
-            "--resume: no checkpoint in {} (expected {}/checkpoints/latest)",
-            args.out.display(),
-            args.out.display()
-        );
+    rnn_train::checkpoint::probe_writable(&args.out, "--out")?;
+    if args.resume {
+        let ckpts = args.out.join("checkpoints");
+        if rnn_train::checkpoint::resume_point(&ckpts, args.seed, &hyper_parameters(args))?
+            .is_none()
+        {
+            anyhow::bail!(
+                "--resume: no checkpoint in {} (expected {}/checkpoints/latest)",
+                args.out.display(),
+                args.out.display()
+            );
+        }
     }
-    let data_dir = resolve_data_dir(args.data_dir.as_deref())?;
+    let data_dir = prepare_data_dir(args.data_dir.as_deref())?;
     let mut mnist =
         Mnist::load_or_download(&data_dir, &Downloader::default()).context("loading MNIST")?;
     if let Some(n) = args.train_limit {
@@ -223,6 +420,7 @@ fn train<C: RnnCell>(
         resume: args.resume,
         clip: None,
         progress: !args.quiet,
+        hyper_parameters: hyper_parameters(args),
     };
     let options = BatchOptions::new(args.batch_size as usize).seed(args.seed);
     let eval_device = device.clone().inner();
@@ -239,7 +437,7 @@ fn train<C: RnnCell>(
         |m, batch| {
             let count = batch.len();
             let logits = m.forward(batch.images)?;
-            let correct = count_correct(logits.clone(), batch.labels.clone());
+            let correct = count_correct(logits.clone(), batch.labels.clone())?;
             Ok(StepOutput {
                 loss: sparse_softmax_cross_entropy(logits, batch.labels)?,
                 correct,
@@ -250,10 +448,10 @@ fn train<C: RnnCell>(
             let mut correct = 0;
             for batch in mnist
                 .test
-                .in_order(1000, &eval_device)
+                .in_order(EVAL_BATCH, &eval_device)
                 .map_err(|e| TrainError::Data(e.to_string()))?
             {
-                correct += count_correct(m.forward(batch.images)?, batch.labels);
+                correct += count_correct(m.forward(batch.images)?, batch.labels)?;
             }
             Ok(correct as f64 / mnist.test.len() as f64)
         },
@@ -353,6 +551,122 @@ mod tests {
             "a real PNG"
         );
         assert!(summary.checkpoint.join("model.bpk").is_file());
+
+        // A resume with another --hidden is refused before any data or weights load.
+        args.resume = true;
+        args.epochs = 2;
+        args.hidden = 100;
+        let err = run(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "--hidden: the checkpoint was trained with 150, the command line says 100"
+            ),
+            "{err}"
+        );
+        args.hidden = 150;
+        args.lr = 0.001;
+        let err = run(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "--lr: the checkpoint was trained with 0.002, the command line says 0.001"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sizes_that_need_tens_of_gib_are_refused_up_front() {
+        // The book's run: ~80 MB, most of it the decoded data set and the evaluation batch.
+        let book = memory_estimate(&parse(&[]).unwrap());
+        let mb = book.total() as f64 / 1e6;
+        assert!((50.0..150.0).contains(&mb), "{book:?}");
+        let args = parse(&[
+            "--hidden",
+            "8192",
+            "--layers",
+            "32",
+            "--max-memory-gib",
+            "16",
+            "--quiet",
+        ])
+        .unwrap();
+        let need = memory::gib(memory_estimate(&args).total());
+        assert!(need > 60.0, "{need}");
+        let err = run(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "--cell basic --hidden 8192 --layers 32 --batch-size 150 needs about \
+                 {need:.1} GiB ("
+            )) && err.contains("more than the limit --max-memory-gib 16: refused before starting"),
+            "{err}"
+        );
+        // LSTM counts four gate blocks.
+        let lstm = parse(&["--cell", "lstm", "--hidden", "8192", "--layers", "32"]).unwrap();
+        assert!(memory_estimate(&lstm).parameters > 3 * memory_estimate(&args).parameters);
+    }
+
+    #[test]
+    fn an_unwritable_out_and_a_missing_data_dir_are_refused_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let mut args = parse(&["--quiet"]).unwrap();
+        args.out = file.join("out");
+        let err = run(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "--out `{}`: cannot be created",
+                args.out.display()
+            )),
+            "{err}"
+        );
+
+        args.out = dir.path().join("out");
+        let missing = dir.path().join("no-such-dir");
+        args.data_dir = Some(missing.clone());
+        let err = run(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "--data-dir {}: no such directory. Create it (`mkdir -p {}`)",
+                missing.display(),
+                missing.display()
+            )),
+            "{err}"
+        );
+        assert!(!missing.exists(), "nothing was created");
+    }
+
+    #[test]
+    fn a_download_is_announced_with_what_and_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let notice = download_notice(dir.path()).unwrap();
+        assert!(
+            notice.starts_with(&format!(
+                "MNIST: {} lacks all four MNIST files; downloading train-images-idx3-ubyte.gz, \
+                 train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, \
+                 t10k-labels-idx1-ubyte.gz (11.1 MiB, SHA-256 checked) from ",
+                dir.path().display()
+            )) && notice.ends_with(&format!(" into {}", dir.path().display())),
+            "{notice}"
+        );
+        let later = dir.path().join("not-yet");
+        assert!(
+            download_notice(&later)
+                .unwrap()
+                .contains("does not exist yet (it will be created)")
+        );
+        // A dead process's partial download is removed; other files stay.
+        let part = dir
+            .path()
+            .join(format!(".t10k-labels-idx1-ubyte.gz.{}.part", u32::MAX - 1));
+        let other = dir.path().join("notes.part");
+        std::fs::write(&part, "x").unwrap();
+        std::fs::write(&other, "x").unwrap();
+        clean_stale_downloads(dir.path());
+        if Path::new("/proc/self").exists() {
+            assert!(!part.exists());
+        }
+        assert!(other.exists());
     }
 
     /// The real MNIST where the command itself finds it ($MNIST_DIR, else

@@ -1,5 +1,5 @@
 //! `cargo xtask bench` end to end on small workloads: the table, the JSON rows and their
-//! fields, and a named error for an unknown workload.
+//! fields, and named errors for an unknown workload and impossible repeat settings.
 
 use std::process::Command;
 
@@ -60,4 +60,51 @@ fn an_unknown_workload_is_named_with_the_known_ones() {
         stderr.contains("--workload: unknown `mnist-trian`") && stderr.contains("mnist-train"),
         "{stderr}"
     );
+}
+
+#[test]
+fn impossible_repeat_settings_are_refused_by_name() {
+    for (args, needle) in [
+        (
+            &[
+                "bench-worker",
+                "--workload",
+                "deep3-t5",
+                "--repeats",
+                "0",
+                "--min-repeat-s",
+                "0.01",
+            ][..],
+            "invalid value '0' for '--repeats <REPEATS>'",
+        ),
+        (
+            &[
+                "bench-worker",
+                "--workload",
+                "deep3-t5",
+                "--repeats",
+                "1",
+                "--min-repeat-s",
+                "inf",
+            ][..],
+            "invalid value 'inf' for '--min-repeat-s <MIN_REPEAT_S>': expected seconds in (0, 86400], got inf",
+        ),
+        (
+            &["bench", "--repeats", "0", "--no-torch"][..],
+            "invalid value '0' for '--repeats <REPEATS>'",
+        ),
+        (
+            &["bench", "--min-repeat-s=-1", "--no-torch"][..],
+            "expected seconds in (0, 86400], got -1",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }

@@ -14,7 +14,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use rnn_core::pytorch::{StateDict, TorchCell, TorchError, TorchRnn, TorchRnnKind};
 use rnn_core::{
     Activation, BasicRnnCell, BasicRnnCellConfig, GruCell, GruCellConfig, LstmCell, LstmCellConfig,
-    LstmState, dynamic_rnn,
+    LstmState, dynamic_rnn, stack_bidirectional_dynamic_rnn,
 };
 
 const TOL: f32 = 1e-5;
@@ -88,8 +88,7 @@ fn entry(stack: &Tensor<3>, j: usize) -> Tensor<2> {
 
 /// What PyTorch's module returns for `x [B, T, I]`: `output [B, T, D*H]`, `h_n [L*D, B, H]`
 /// and `c_n` (LSTM). Unidirectional: the `MultiRnnCell` of `into_multi` under `dynamic_rnn`.
-/// Bidirectional: a test-local layer loop (each sequence full length: the backward direction
-/// is `dynamic_rnn` over the time-reversed inputs, its outputs reversed back).
+/// Bidirectional: `stack_bidirectional_dynamic_rnn` over the imported `fw` and `bw` layers.
 fn run<C: TestCell>(
     rnn: &TorchRnn<C>,
     x: Tensor<3>,
@@ -100,24 +99,25 @@ fn run<C: TestCell>(
     let state = |j: usize| -> Option<C::State> {
         h0.map(|h0| C::state(entry(h0, j), c0.map(|c0| entry(c0, j))))
     };
-    let mut finals: Vec<C::State> = Vec::new();
-    let output = if dirs == 1 {
+    let (output, finals): (Tensor<3>, Vec<C::State>) = if dirs == 1 {
         let multi = rnn.clone().into_multi().unwrap();
         let states = h0.map(|_| (0..rnn.num_layers()).map(|j| state(j).unwrap()).collect());
-        let (out, states) = dynamic_rnn(&multi, x, states, None).unwrap();
-        finals = states;
-        out
+        dynamic_rnn(&multi, x, states, None).unwrap()
     } else {
-        let mut x = x;
-        for k in 0..rnn.num_layers() {
-            let (out_fw, s_fw) = dynamic_rnn(&rnn.fw[k], x.clone(), state(2 * k), None).unwrap();
-            let (out_bw, s_bw) =
-                dynamic_rnn(&rnn.bw[k], x.clone().flip([1]), state(2 * k + 1), None).unwrap();
-            x = Tensor::cat(vec![out_fw, out_bw.flip([1])], 2);
-            finals.push(s_fw);
-            finals.push(s_bw);
-        }
-        x
+        let states = |d: usize| -> Option<Vec<C::State>> {
+            h0.map(|_| {
+                (0..rnn.num_layers())
+                    .map(|k| state(2 * k + d).unwrap())
+                    .collect()
+            })
+        };
+        let (out, fw, bw) =
+            stack_bidirectional_dynamic_rnn(&rnn.fw, &rnn.bw, x, states(0), states(1), None)
+                .unwrap();
+        (
+            out,
+            fw.into_iter().zip(bw).flat_map(|(f, b)| [f, b]).collect(),
+        )
     };
     let (hs, cs): (Vec<_>, Vec<_>) = finals.iter().map(C::h_c).unzip();
     let h_n = Tensor::stack(hs, 0);

@@ -52,6 +52,11 @@ pub fn global_norm<M: Module>(grads: &GradientsParams, model: &M) -> f32 {
 
 /// TF's `clip_by_global_norm`: every gradient times `max_norm / max(global_norm, max_norm)`.
 /// Returns the clipped gradients and the global norm before clipping.
+///
+/// A global norm that is NaN or infinite (some gradient is NaN or ±inf) is an error,
+/// [`TrainError::NonFiniteGradients`]: TF would scale by `max_norm / inf = 0` (turning the
+/// infinite elements into NaN) or pass NaN on, and an optimiser step on either spoils the
+/// weights. One readback of the norm per call (the norm is returned anyway).
 pub fn clip_by_global_norm<M: Module>(
     mut grads: GradientsParams,
     model: &M,
@@ -65,6 +70,12 @@ pub fn clip_by_global_norm<M: Module>(
         ));
     }
     let norm = global_norm(&grads, model);
+    if !norm.is_finite() {
+        return Err(TrainError::NonFiniteGradients {
+            norm,
+            context: String::new(),
+        });
+    }
     if norm > max_norm {
         let scale = max_norm / norm;
         model.visit(&mut MapGrads {
@@ -143,6 +154,39 @@ mod tests {
         let (model, grads) = setup();
         let (unclipped, _) = clip_by_global_norm(grads, &model, 10.0).unwrap();
         assert_eq!(vals(&unclipped, &model.a), vec![3.0, 0.0]);
+    }
+
+    #[test]
+    fn non_finite_gradients_are_an_error_not_passed_on() {
+        let dev = rnn_core::device::default_device().unwrap().autodiff();
+        let model = Two {
+            a: Param::from_tensor(Tensor::zeros([2], &dev)),
+            b: Param::from_tensor(Tensor::zeros([1, 2], &dev)),
+        };
+        // d/da of sqrt(s - detach(s)) * 0 at s = 0 is 0 * inf = NaN; the loss itself is 0.
+        let s = model.a.val().sum();
+        let nan = (s.clone() - s.detach()).sqrt() * 0.0;
+        let loss = nan + (model.b.val() * 3.0).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        assert!(global_norm(&grads, &model).is_nan());
+        let Err(err) = clip_by_global_norm(grads, &model, 1.0) else {
+            panic!("a NaN gradient is refused");
+        };
+        let err = err.to_string();
+        assert_eq!(
+            err,
+            "the gradients' global norm is NaN: a gradient is NaN or infinite (or too large to \
+             square in f32)"
+        );
+        // An infinite one too (scaling by max_norm / inf = 0 would give NaN elements).
+        let loss = (model.a.val() * f32::INFINITY).sum() + model.b.val().sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let err = clip_by_global_norm(grads, &model, 1.0).err().unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("the gradients' global norm is inf"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -29,6 +29,50 @@ pub enum TrainError {
         /// Where the last good checkpoint is, or "none".
         checkpoint: String,
     },
+    /// The gradients' global norm is not finite (a gradient is NaN or infinite, or so large
+    /// that its square overflows f32): nothing was clipped and no optimiser step should follow.
+    #[error(
+        "the gradients' global norm is {norm}: a gradient is NaN or infinite (or too large to square in f32){context}"
+    )]
+    NonFiniteGradients {
+        /// The global norm (NaN or +inf).
+        norm: f32,
+        /// Where it happened, when the trainer knows (", at epoch 1, step 2; training
+        /// stopped ..."), else empty.
+        context: String,
+    },
+    /// The model's weights hold NaN or infinite values: the checkpoint was not written, so
+    /// the last good one stays the latest.
+    #[error(
+        "the model's weights hold {non_finite} NaN or infinite value(s) of {total} after epoch {epoch}; checkpoint {name} not written, training stopped (last good checkpoint: {last_good})"
+    )]
+    NonFiniteWeights {
+        /// How many weights are NaN or ±inf.
+        non_finite: usize,
+        /// How many weights the model has.
+        total: usize,
+        /// The epoch (from 0) that ended with them.
+        epoch: usize,
+        /// The checkpoint that was not written (`epoch-NNNN`).
+        name: String,
+        /// The checkpoint `latest` still points at, or "none".
+        last_good: String,
+    },
+    /// A resumed run asks for another value of a hyper-parameter than its checkpoint was
+    /// trained with (the model or the optimiser would not match, or not mean the same).
+    #[error(
+        "{name}: the checkpoint was trained with {recorded}, the command line says {given} (checkpoint {checkpoint}; resume with the same {name}, or train into another output directory)"
+    )]
+    ResumeMismatch {
+        /// The hyper-parameter, as the caller names it (a flag such as `--hidden`).
+        name: String,
+        /// Its value in the checkpoint ("nothing" when the checkpoint lacks it).
+        recorded: String,
+        /// Its value in this run ("nothing" when this run lacks it).
+        given: String,
+        /// The checkpoint directory.
+        checkpoint: PathBuf,
+    },
     /// A checkpoint or metrics file could not be written or read.
     #[error("{what} `{path}`: {reason}")]
     File {

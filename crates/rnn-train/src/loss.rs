@@ -16,7 +16,8 @@ pub enum Steps {
     /// The last k steps only (the seed's figure: loss on Y2..Y4 sends gradients through those
     /// outputs alone).
     LastK(usize),
-    /// Steps `t < len[b]` of each example b; `lengths: [B]`.
+    /// Steps `t < len[b]` of each example b; `lengths: [B]`, each in `0..=T` (checked: one
+    /// readback of the `[B]` lengths per loss call).
     Lengths(Tensor<1, Int>),
 }
 
@@ -59,10 +60,62 @@ fn step_weights(
                     format!("[{b}]"),
                 ));
             }
+            if let Some((row, value)) = lengths
+                .clone()
+                .into_data()
+                .iter::<i64>()
+                .enumerate()
+                .find(|&(_, l)| !(0..=n_steps as i64).contains(&l))
+            {
+                return Err(TrainError::invalid(
+                    "steps",
+                    format!("Lengths values in 0..={n_steps} (T)"),
+                    format!("{value} at row {row}"),
+                ));
+            }
             let len = lengths.clone().reshape([batch, 1]).expand([batch, n_steps]);
             Ok(Some(step_index(batch, n_steps, device).lower(len).float()))
         }
     }
+}
+
+/// Checks that every label lies in `0..n_classes`, with one readback of `labels` to the host
+/// (an index out of range would otherwise reach the backend's gather: a panic, or garbage).
+/// `classes_from` says where `n_classes` comes from, for the message.
+pub(crate) fn check_labels<const D: usize>(
+    labels: &Tensor<D, Int>,
+    n_classes: usize,
+    classes_from: &str,
+) -> Result<(), TrainError> {
+    let dims = labels.dims();
+    let data = labels.clone().into_data();
+    let mut bad = data
+        .iter::<i64>()
+        .enumerate()
+        .filter(|&(_, l)| !(0..n_classes as i64).contains(&l));
+    let Some((flat, value)) = bad.next() else {
+        return Ok(());
+    };
+    let more = bad.count();
+    // The flat index as a position `[i, j, ..]` in `labels`.
+    let mut position = vec![0; D];
+    let mut rest = flat;
+    for (p, &d) in position.iter_mut().zip(dims.iter()).rev() {
+        *p = rest % d.max(1);
+        rest /= d.max(1);
+    }
+    Err(TrainError::invalid(
+        "labels",
+        format!("class indices in 0..{n_classes} ({classes_from})"),
+        format!(
+            "{value} at {position:?}{}",
+            if more > 0 {
+                format!(" (and {more} more out of range)")
+            } else {
+                String::new()
+            }
+        ),
+    ))
 }
 
 fn check_same(arg: &'static str, a: &[usize], b: &[usize]) -> Result<(), TrainError> {
@@ -98,11 +151,14 @@ pub fn mse_over_steps(
 
 /// Softmax cross-entropy on integer labels (TF's `sparse_softmax_cross_entropy_with_logits`,
 /// averaged): `logits [B, C]`, `labels [B]` in `0..C` -> `[1]`.
+///
+/// A label outside `0..C` is an error naming it and its row (checked on the host: one readback
+/// of the `[B]` labels per call).
 pub fn sparse_softmax_cross_entropy(
     logits: Tensor<2>,
     labels: Tensor<1, Int>,
 ) -> Result<Tensor<1>, TrainError> {
-    let [b, _] = logits.dims();
+    let [b, c] = logits.dims();
     let [n] = labels.dims();
     if n != b {
         return Err(TrainError::invalid(
@@ -111,6 +167,7 @@ pub fn sparse_softmax_cross_entropy(
             format!("[{n}]"),
         ));
     }
+    check_labels(&labels, c, "C, the size of `logits` dim 1")?;
     Ok(CrossEntropyLossConfig::new()
         .init(&logits.device())
         .forward(logits, labels))
@@ -118,13 +175,17 @@ pub fn sparse_softmax_cross_entropy(
 
 /// Cross-entropy over the chosen steps of a sequence: `logits [B, T, C]`, `labels [B, T]` ->
 /// `[1]`, the mean over the counted steps.
+///
+/// Every label must lie in `0..C`, those of steps the loss does not count included (pad with
+/// 0): checked on the host, one readback of the `[B, T]` labels per call.
 pub fn sequence_cross_entropy(
     logits: Tensor<3>,
     labels: Tensor<2, Int>,
     steps: &Steps,
 ) -> Result<Tensor<1>, TrainError> {
-    let [b, t, _] = logits.dims();
+    let [b, t, c] = logits.dims();
     check_same("labels", &[b, t], &labels.dims())?;
+    check_labels(&labels, c, "C, the size of `logits` dim 2")?;
     let log_p = burn::tensor::activation::log_softmax(logits, 2);
     let picked = log_p
         .gather(2, labels.unsqueeze_dim::<3>(2))
@@ -231,5 +292,63 @@ mod tests {
             err.contains("`labels`") && err.contains("[3]") && err.contains("[2]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn labels_outside_the_classes_are_named_with_their_position() {
+        let dev = device();
+        let logits = Tensor::<2>::zeros([3, 10], &dev);
+        let err = sparse_softmax_cross_entropy(logits.clone(), Tensor::from_ints([1, 10, 3], &dev))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "`labels`: expected class indices in 0..10 (C, the size of `logits` dim 1), \
+             got 10 at [1]"
+        );
+        let err = sparse_softmax_cross_entropy(logits, Tensor::from_ints([-1, 12, 3], &dev))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("got -1 at [0] (and 1 more out of range)"),
+            "{err}"
+        );
+        // A sequence: the position is [b, t], padded steps included.
+        let err = sequence_cross_entropy(
+            Tensor::<3>::zeros([2, 3, 4], &dev),
+            Tensor::from_ints([[0, 1, 2], [3, 4, 0]], &dev),
+            &Steps::Lengths(Tensor::from_ints([3, 1], &dev)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`labels`")
+                && err.contains("in 0..4 (C, the size of `logits` dim 2)")
+                && err.contains("got 4 at [1, 1]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lengths_outside_the_steps_are_named() {
+        let dev = device();
+        let p = Tensor::<3>::zeros([3, 4, 1], &dev);
+        for (lengths, bad) in [([4, 5, 1], "5 at row 1"), ([-1, 2, 2], "-1 at row 0")] {
+            let steps = Steps::Lengths(Tensor::from_ints(lengths, &dev));
+            let err = mse_over_steps(p.clone(), p.clone(), &steps)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!("`steps`: expected Lengths values in 0..=4 (T), got {bad}"),
+            );
+            let err = sequence_cross_entropy(p.clone(), Tensor::zeros([3, 4], &dev), &steps)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(bad), "{err}");
+        }
+        // The bounds themselves are fine: 0 (nothing counted) and T.
+        let steps = Steps::Lengths(Tensor::from_ints([0, 4, 2], &dev));
+        assert!(mse_over_steps(p.clone(), p, &steps).is_ok());
     }
 }

@@ -1,7 +1,8 @@
 //! The training loop the examples and `cargo xtask mnist` share: epochs of batches, burn's
 //! Adam (TF 1.x defaults), optional clipping, a progress bar with loss and speed, the seed's
 //! per-epoch line, metrics as CSV/JSON, an atomic checkpoint per epoch, resume, and a stop on a
-//! non-finite loss that keeps the last good checkpoint.
+//! non-finite loss, non-finite gradients (with global-norm clipping) or non-finite weights
+//! (checked before every checkpoint) that keeps the last good checkpoint.
 //!
 //! Why not burn-train's `Learner`: its loop owns the forward pass per batch and its own metric
 //! printing and dashboard, while this project needs the seed's printing (train accuracy of the
@@ -49,6 +50,11 @@ pub struct TrainerConfig {
     pub clip: Option<Clip>,
     /// Draw a progress bar (off in tests).
     pub progress: bool,
+    /// What shapes the model and its training, `(name, value)`, named as the user gives them
+    /// (`("--hidden", "150")`, `("--lr", "0.001")`, ...): recorded in every checkpoint, and a
+    /// resume whose list differs in any name or value is refused before any weights load
+    /// ([`TrainError::ResumeMismatch`] names the first). The seed is always checked.
+    pub hyper_parameters: Vec<(String, String)>,
 }
 
 /// What a training step returns: the loss to differentiate (`[1]`) and how many of its
@@ -94,6 +100,17 @@ fn seed_for_epoch(seed: u64, epoch: usize) -> u64 {
 
 /// Trains `model` for `config.epochs`.
 ///
+/// Before the first step the output directory is created and probed for writing (an
+/// unwritable one fails now, not after an epoch), and what a killed run left there (temporary
+/// checkpoint directories and files) is removed ([`checkpoint::clean_stale`]).
+///
+/// Stops with an error, the last good checkpoint kept, when a step's loss is not finite
+/// ([`TrainError::NonFiniteLoss`], one readback of the loss per step), when the gradients'
+/// global norm is not finite under [`Clip::GlobalNorm`] ([`TrainError::NonFiniteGradients`]),
+/// or when the weights are not all finite at the end of an epoch
+/// ([`TrainError::NonFiniteWeights`]: that checkpoint is not written). Without global-norm
+/// clipping a NaN gradient shows as a NaN loss at the next step, or in the weights' check.
+///
 /// - `device`: the autodiff device the model lives on (seeded each epoch).
 /// - `epoch_batches(epoch)`: that epoch's training batches, shuffled as the caller likes (use
 ///   the epoch in the shuffle seed for resumable runs).
@@ -122,6 +139,9 @@ where
         ));
     }
     let ckpt_dir = config.out_dir.join("checkpoints");
+    checkpoint::probe_writable(&ckpt_dir, "output directory")?;
+    checkpoint::clean_stale(&ckpt_dir);
+    checkpoint::clean_stale(&config.out_dir);
     let mut optim = adam_tf1().init();
     let mut model = model;
     let mut state = TrainingState {
@@ -129,26 +149,22 @@ where
         global_step: 0,
         seed: config.seed,
         history: Vec::new(),
+        hyper_parameters: config.hyper_parameters.clone(),
     };
     let mut last_checkpoint = None;
     if config.resume
-        && let Some(path) = checkpoint::latest(&ckpt_dir)?
+        && let Some((path, _)) =
+            checkpoint::resume_point(&ckpt_dir, config.seed, &config.hyper_parameters)?
     {
         let (m, o, s) = checkpoint::load(&path, model, optim)?;
-        if s.seed != config.seed {
-            return Err(TrainError::invalid(
-                "seed",
-                format!(
-                    "{} (the seed of the checkpoint being resumed, {})",
-                    s.seed,
-                    path.display()
-                ),
-                config.seed,
-            ));
-        }
         (model, optim, state) = (m, o, s);
+        state.hyper_parameters = config.hyper_parameters.clone();
         last_checkpoint = Some(path);
     }
+    let last_good = |last: &Option<PathBuf>| {
+        last.as_deref()
+            .map_or_else(|| "none".to_string(), |p: &Path| p.display().to_string())
+    };
 
     for epoch in state.epochs_done..config.epochs {
         device.seed(seed_for_epoch(config.seed, epoch));
@@ -167,16 +183,28 @@ where
                     value: loss_value,
                     epoch,
                     step,
-                    checkpoint: last_checkpoint
-                        .as_deref()
-                        .map_or_else(|| "none".to_string(), |p: &Path| p.display().to_string()),
+                    checkpoint: last_good(&last_checkpoint),
                 });
             }
             let grads = GradientsParams::from_grads(out.loss.backward(), &model);
             let grads = match config.clip {
                 None => grads,
                 Some(Clip::Value(c)) => clip_by_value(grads, &model, c)?,
-                Some(Clip::GlobalNorm(c)) => clip_by_global_norm(grads, &model, c)?.0,
+                Some(Clip::GlobalNorm(c)) => match clip_by_global_norm(grads, &model, c) {
+                    Ok((grads, _)) => grads,
+                    Err(TrainError::NonFiniteGradients { norm, .. }) => {
+                        bar.abandon();
+                        return Err(TrainError::NonFiniteGradients {
+                            norm,
+                            context: format!(
+                                " at epoch {epoch}, step {step}; training stopped (last good \
+                                 checkpoint: {})",
+                                last_good(&last_checkpoint)
+                            ),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                },
             };
             model = optim.step(config.learning_rate, model, grads);
             state.global_step += 1;

@@ -1,14 +1,19 @@
 //! The training loop's pieces on a small learnable task (is the sum of a sequence positive?):
-//! it learns, checkpoints round-trip, a resumed run equals an uninterrupted one, a NaN stops
-//! training and keeps the last good checkpoint.
+//! it learns, checkpoints round-trip, a resumed run equals an uninterrupted one, a NaN (in the
+//! loss, the gradients or the weights) stops training and keeps the last good checkpoint, a
+//! checkpoint write killed midway (a child process, SIGKILL) resumes from the one before, and
+//! a resume with other hyper-parameters names the flag.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use rnn_core::{BasicRnnCell, BasicRnnCellConfig};
+use rnn_train::checkpoint::testing::{self, Stage};
 use rnn_train::{
-    SequenceClassifier, StepOutput, TrainError, TrainerConfig, count_correct, fit,
+    Clip, SequenceClassifier, StepOutput, TrainError, TrainerConfig, count_correct, fit,
     sparse_softmax_cross_entropy,
 };
 
@@ -40,12 +45,23 @@ fn data(dev: &Device) -> Vec<(Tensor<3>, Tensor<1, Int>)> {
         .collect()
 }
 
-fn model(dev: &Device) -> Model {
+/// The hidden size of the tests' model.
+const HIDDEN: usize = 8;
+
+fn model_of(dev: &Device, hidden: usize) -> Model {
     dev.seed(3);
-    SequenceClassifier::new(BasicRnnCellConfig::new(1, 8).init(dev).unwrap(), 2, dev)
+    SequenceClassifier::new(
+        BasicRnnCellConfig::new(1, hidden).init(dev).unwrap(),
+        2,
+        dev,
+    )
 }
 
-fn config(dir: &Path, epochs: usize, resume: bool) -> TrainerConfig {
+fn model(dev: &Device) -> Model {
+    model_of(dev, HIDDEN)
+}
+
+fn config_of(dir: &Path, epochs: usize, resume: bool, hidden: usize) -> TrainerConfig {
     TrainerConfig {
         epochs,
         learning_rate: 0.01,
@@ -54,12 +70,20 @@ fn config(dir: &Path, epochs: usize, resume: bool) -> TrainerConfig {
         resume,
         clip: None,
         progress: false,
+        hyper_parameters: vec![
+            ("--hidden".into(), hidden.to_string()),
+            ("--lr".into(), "0.01".into()),
+        ],
     }
+}
+
+fn config(dir: &Path, epochs: usize, resume: bool) -> TrainerConfig {
+    config_of(dir, epochs, resume, HIDDEN)
 }
 
 fn step(m: &Model, (x, y): (Tensor<3>, Tensor<1, Int>)) -> Result<StepOutput, TrainError> {
     let logits = m.forward(x)?;
-    let correct = count_correct(logits.clone(), y.clone());
+    let correct = count_correct(logits.clone(), y.clone())?;
     Ok(StepOutput {
         loss: sparse_softmax_cross_entropy(logits, y)?,
         correct,
@@ -68,12 +92,21 @@ fn step(m: &Model, (x, y): (Tensor<3>, Tensor<1, Int>)) -> Result<StepOutput, Tr
 }
 
 fn train(dir: &Path, epochs: usize, resume: bool) -> Result<rnn_train::Fitted<Model>, TrainError> {
+    train_hidden(dir, epochs, resume, HIDDEN)
+}
+
+fn train_hidden(
+    dir: &Path,
+    epochs: usize,
+    resume: bool,
+    hidden: usize,
+) -> Result<rnn_train::Fitted<Model>, TrainError> {
     let dev = device();
     let batches = data(&dev);
     let eval_set = batches.clone();
     fit(
-        &config(dir, epochs, resume),
-        model(&dev),
+        &config_of(dir, epochs, resume, hidden),
+        model_of(&dev, hidden),
         &dev,
         |epoch| {
             // A shuffle that depends on the epoch only: resumable.
@@ -87,7 +120,7 @@ fn train(dir: &Path, epochs: usize, resume: bool) -> Result<rnn_train::Fitted<Mo
             let (mut c, mut n) = (0, 0);
             for (x, y) in &eval_set {
                 let logits = m.forward(x.clone().inner())?;
-                c += count_correct(logits, y.clone().inner());
+                c += count_correct(logits, y.clone().inner())?;
                 n += B;
             }
             Ok(c as f64 / n as f64)
@@ -236,4 +269,296 @@ fn a_corrupt_checkpoint_is_a_clear_error() {
         err.contains("model.bpk") && err.contains("checkpoint model"),
         "{err}"
     );
+}
+
+/// `sqrt(s - detach(s)) * 0` for `s` = the sum of the dense layer's weights: 0 forward, a NaN
+/// gradient on every one of those weights (0 * inf) backward.
+fn nan_gradient_term(m: &Model) -> Tensor<1> {
+    let s = m.dense.weight.val().sum();
+    (s.clone() - s.detach()).sqrt() * 0.0
+}
+
+fn latest_name(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("checkpoints/latest")).unwrap()
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn nan_gradients_under_global_norm_clipping_stop_training() {
+    let _turn = rng_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let dev = device();
+    let batches = data(&dev);
+    let mut calls = 0;
+    let mut config = config(dir.path(), 3, false);
+    config.clip = Some(Clip::GlobalNorm(5.0));
+    let err = fit(
+        &config,
+        model(&dev),
+        &dev,
+        |_| Ok(batches.clone().into_iter()),
+        |m: &Model, batch| {
+            calls += 1;
+            let mut out = step(m, batch)?;
+            if calls == 8 + 3 {
+                out.loss = out.loss + nan_gradient_term(m); // epoch 1, step 2; loss finite
+            }
+            Ok(out)
+        },
+        |_| Ok(0.5),
+    )
+    .err()
+    .expect("training must stop");
+    let ckpt = dir.path().join("checkpoints/epoch-0001");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the gradients' global norm is NaN: a gradient is NaN or infinite (or too large to \
+             square in f32) at epoch 1, step 2; training stopped (last good checkpoint: {})",
+            ckpt.display()
+        )
+    );
+    assert_eq!(latest_name(dir.path()), "epoch-0001");
+}
+
+#[test]
+fn non_finite_weights_are_never_saved_as_the_last_good_checkpoint() {
+    let _turn = rng_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let dev = device();
+    let batches = data(&dev);
+    let mut calls = 0;
+    let err = fit(
+        &config(dir.path(), 3, false),
+        model(&dev),
+        &dev,
+        |_| Ok(batches.clone().into_iter()),
+        |m: &Model, batch| {
+            calls += 1;
+            let mut out = step(m, batch)?;
+            if calls == 2 * 8 {
+                // The last step of epoch 1: its loss is finite, its update makes the dense
+                // weights NaN, and no later step's loss would show it.
+                out.loss = out.loss + nan_gradient_term(m);
+            }
+            Ok(out)
+        },
+        |_| Ok(0.5),
+    )
+    .err()
+    .expect("training must stop");
+    let msg = err.to_string();
+    let ckpt = dir.path().join("checkpoints/epoch-0001");
+    assert!(
+        msg.starts_with("the model's weights hold 16 NaN or infinite value(s) of ")
+            && msg.ends_with(&format!(
+                " after epoch 1; checkpoint epoch-0002 not written, training stopped (last \
+                 good checkpoint: {})",
+                ckpt.display()
+            )),
+        "{msg}"
+    );
+    assert_eq!(latest_name(dir.path()), "epoch-0001");
+    assert!(!dir.path().join("checkpoints/epoch-0002").exists());
+}
+
+#[test]
+fn an_unwritable_output_directory_fails_before_the_first_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let dev = device();
+    let mut batches_asked = 0;
+    let err = fit(
+        &config(&file.join("out"), 1, false),
+        model(&dev),
+        &dev,
+        |_| {
+            batches_asked += 1;
+            Ok(Vec::<(Tensor<3>, Tensor<1, Int>)>::new().into_iter())
+        },
+        step,
+        |_| Ok(0.5),
+    )
+    .err()
+    .expect("an output directory under a file cannot be made");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "output directory `{}`: cannot be created",
+            file.join("out/checkpoints").display()
+        )),
+        "{err}"
+    );
+    assert_eq!(batches_asked, 0, "nothing ran");
+}
+
+#[test]
+fn a_resume_with_another_hidden_size_names_the_flag() {
+    let _turn = rng_turn();
+    let dir = tempfile::tempdir().unwrap();
+    train_hidden(dir.path(), 1, false, 8).unwrap();
+    let state =
+        std::fs::read_to_string(dir.path().join("checkpoints/epoch-0001/state.json")).unwrap();
+    assert!(state.contains("\"--hidden\",\n      \"8\""), "{state}");
+    let err = train_hidden(dir.path(), 2, true, 9)
+        .err()
+        .expect("another hidden size cannot resume")
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "--hidden: the checkpoint was trained with 8, the command line says 9 (checkpoint \
+             {}; resume with the same --hidden, or train into another output directory)",
+            dir.path().join("checkpoints/epoch-0001").display()
+        )
+    );
+    // Nothing was written by the refused run; the same flags resume.
+    assert_eq!(latest_name(dir.path()), "epoch-0001");
+    assert_eq!(
+        train_hidden(dir.path(), 2, true, 8).unwrap().history.len(),
+        2
+    );
+}
+
+/// Set in the child process of the kill test: the directory to train in, and where to pause.
+const CHILD_DIR: &str = "RNN_TRAIN_KILL_TEST_DIR";
+const CHILD_STAGE: &str = "RNN_TRAIN_KILL_TEST_STAGE";
+
+/// The child of `a_checkpoint_write_killed_midway_resumes_from_the_one_before` (does nothing
+/// unless it sets the environment): resumes `$DIR/run` towards 3 epochs and, inside the first
+/// checkpoint write, at the stage asked, writes `$DIR/paused` and waits to be killed.
+#[test]
+#[ignore = "run as a child process by a_checkpoint_write_killed_midway_resumes_from_the_one_before"]
+fn child_paused_inside_a_checkpoint_write() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    testing::set_hook(|stage, path| {
+        let wanted = std::env::var(CHILD_STAGE).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy();
+        let pause = match wanted.as_str() {
+            "files" => stage == Stage::CheckpointFilesWritten,
+            "pointer" => stage == Stage::TempFileWritten && name.starts_with(".latest.tmp-"),
+            other => panic!("unknown stage {other}"),
+        };
+        if pause {
+            let root = PathBuf::from(std::env::var_os(CHILD_DIR).unwrap());
+            std::fs::write(root.join("paused"), path.display().to_string()).unwrap();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    });
+    let dir = PathBuf::from(dir);
+    let result = train(&dir.join("run"), 3, true);
+    panic!(
+        "the child should have been killed inside a checkpoint write: {:?}",
+        result.err()
+    );
+}
+
+/// Runs the child test in a new process until it pauses inside a checkpoint write, then
+/// kills it (SIGKILL); returns the path it paused at.
+fn kill_child_midway(root: &Path, stage: &str) -> PathBuf {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_paused_inside_a_checkpoint_write",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_DIR, root)
+        .env(CHILD_STAGE, stage)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let marker = root.join("paused");
+    let started = Instant::now();
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("the child ended ({status}) before pausing:\n{err}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the child never paused"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let paused_at = PathBuf::from(std::fs::read_to_string(&marker).unwrap());
+    std::fs::remove_file(marker).unwrap();
+    paused_at
+}
+
+#[test]
+fn a_checkpoint_write_killed_midway_resumes_from_the_one_before() {
+    let whole = tempfile::tempdir().unwrap();
+    let uninterrupted = {
+        let _turn = rng_turn();
+        train(whole.path(), 3, false).unwrap()
+    };
+    for stage in ["files", "pointer"] {
+        let root = tempfile::tempdir().unwrap();
+        let run = root.path().join("run");
+        {
+            let _turn = rng_turn();
+            train(&run, 1, false).unwrap();
+        }
+        let paused_at = kill_child_midway(root.path(), stage);
+        let ckpts = run.join("checkpoints");
+        // The killed write left its temporary (the checkpoint's directory, or the pointer's
+        // file) behind, and `latest` still names the checkpoint before.
+        assert!(
+            paused_at.exists(),
+            "{stage}: {} is left",
+            paused_at.display()
+        );
+        assert_eq!(paused_at.parent().unwrap(), ckpts);
+        assert_eq!(latest_name(&run), "epoch-0001", "{stage}");
+        let left = names_in(&ckpts);
+        match stage {
+            "files" => {
+                assert!(paused_at.join("model.bpk").is_file());
+                assert!(!left.contains(&"epoch-0002".to_string()), "{left:?}");
+            }
+            _ => assert!(left.contains(&"epoch-0002".to_string()), "{left:?}"),
+        }
+
+        // The next start cleans up, resumes from epoch-0001, and ends where an uninterrupted
+        // run ends.
+        let _turn = rng_turn();
+        let resumed = train(&run, 3, true).unwrap();
+        assert!(
+            !paused_at.exists(),
+            "{stage}: the stale temporary is removed"
+        );
+        assert_eq!(
+            names_in(&ckpts),
+            ["epoch-0002", "epoch-0003", "latest"],
+            "{stage}"
+        );
+        assert_eq!(latest_name(&run), "epoch-0003");
+        let (a, b) = (weights(&uninterrupted.model), weights(&resumed.model));
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-6, "{stage}: resumed weights differ by {worst}");
+        assert_eq!(resumed.history.len(), 3);
+    }
 }

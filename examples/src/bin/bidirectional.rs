@@ -146,9 +146,9 @@ fn main() -> anyhow::Result<()> {
                 &eval_device,
             );
             let logits = valid.forward(batch.images.clone(), lengths)?;
-            cropped += count_correct(logits, batch.labels.clone());
+            cropped += count_correct(logits, batch.labels.clone())?;
             let full = Tensor::<1, Int>::full([n], 28, &eval_device);
-            whole += count_correct(valid.forward(batch.images, full)?, batch.labels);
+            whole += count_correct(valid.forward(batch.images, full)?, batch.labels)?;
         }
         println!(
             "epoch {epoch}: train loss {:.4}, test accuracy cropped {:.4}, whole images {:.4}",

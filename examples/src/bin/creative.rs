@@ -22,8 +22,8 @@ struct Args {
     /// Units of its relu cell.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     neurons: u32,
-    /// Values to generate after each seed.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Values to generate after each seed (at most 1,000,000: each is one forward pass).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     steps: u32,
     /// Where the figure goes.
     #[arg(long, default_value = "target/examples/creative")]
@@ -37,7 +37,22 @@ const N_STEPS: usize = 20;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Inference: the weights once, a few [2, 20, H] activations, and the two grown sequences.
+    let h = args.neurons as u128;
+    let estimate = examples::memory::Estimate::new(
+        examples::memory::recurrent_parameters(1, 1, h, 1) + h + 1,
+        1,
+        2 * N_STEPS as u128 * h * 2,
+        2 * (N_STEPS as u128 + args.steps as u128) * 4,
+    );
+    examples::memory::check(
+        &format!("--neurons {} --steps {}", args.neurons, args.steps),
+        &estimate,
+        &examples::memory::limit(None, ""),
+        "--neurons or --steps",
+    )?;
     let device = examples::device(args.device.as_deref())?;
+    examples::check_out_dir(&args.out)?;
     let model = restore_model(
         ProjectedRnn::new(args.neurons as usize, &device)?,
         &args.model,

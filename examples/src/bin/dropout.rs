@@ -20,7 +20,7 @@ struct Args {
     /// Training iterations.
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1..))]
     iterations: u32,
-    /// Input keep probability while training.
+    /// Input keep probability while training (1.0: no dropout; testing always uses 1.0).
     #[arg(long, default_value_t = 0.5)]
     keep_prob: f64,
     /// Adam's learning rate.
@@ -52,15 +52,22 @@ fn main() -> anyhow::Result<()> {
         "--lr: expected a finite number > 0, got {}",
         args.lr
     );
+    let mut config = SeriesTraining::book(args.lr);
+    config.iterations = args.iterations as usize;
+    config.seed = args.seed;
+    examples::memory::check(
+        &format!("--layers {} --neurons {}", args.layers, args.neurons),
+        &examples::memory::series_estimate(args.layers, args.neurons, config.batch_size, N_STEPS),
+        &examples::memory::limit(None, ""),
+        "--layers or --neurons",
+    )?;
     let device = examples::device(args.device.as_deref())?;
+    examples::check_out_dir(&args.out)?;
     let train_device = device.clone().autodiff();
     train_device.seed(args.seed);
     let (layers, neurons) = (args.layers as usize, args.neurons as usize);
     let model = dropout_stack(layers, neurons, args.keep_prob, &train_device)
         .map_err(|e| anyhow::anyhow!("--keep-prob: {e}"))?;
-    let mut config = SeriesTraining::book(args.lr);
-    config.iterations = args.iterations as usize;
-    config.seed = args.seed;
     println!(
         "{layers} x BasicRnnCell({neurons}) with input keep {} on {}: {} iterations, batch {}, \
          Adam {}",

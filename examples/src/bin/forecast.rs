@@ -53,6 +53,16 @@ fn main() -> anyhow::Result<()> {
         "--lr: expected a finite number > 0, got {}",
         args.lr
     );
+    let neurons = args.neurons as usize;
+    let mut config = SeriesTraining::book(args.lr);
+    config.iterations = args.iterations as usize;
+    config.seed = args.seed;
+    examples::memory::check(
+        &format!("--neurons {neurons}"),
+        &examples::memory::series_estimate(1, args.neurons, config.batch_size, N_STEPS),
+        &examples::memory::limit(None, ""),
+        "--neurons",
+    )?;
     let device = examples::device(args.device.as_deref())?;
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(if args.no_wrapper {
@@ -61,12 +71,9 @@ fn main() -> anyhow::Result<()> {
             "target/examples/forecast"
         })
     });
+    examples::check_out_dir(&out)?;
     let train_device = device.clone().autodiff();
     train_device.seed(args.seed);
-    let neurons = args.neurons as usize;
-    let mut config = SeriesTraining::book(args.lr);
-    config.iterations = args.iterations as usize;
-    config.seed = args.seed;
     println!(
         "{} on {}: relu BasicRnnCell({neurons}), {} iterations, batch {}, Adam {}",
         if args.no_wrapper {

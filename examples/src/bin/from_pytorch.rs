@@ -19,7 +19,7 @@ use burn::nn::Linear;
 use burn::tensor::{Distribution, Tensor};
 use clap::Parser;
 use rnn_core::pytorch::{StateDict, TorchCell, TorchRnn, TorchRnnKind};
-use rnn_core::{Activation, RnnState, dynamic_rnn};
+use rnn_core::{Activation, RnnState, dynamic_rnn, stack_bidirectional_dynamic_rnn};
 
 /// Runs a PyTorch recurrent model's weights in rnn-core.
 #[derive(Parser)]
@@ -213,23 +213,16 @@ impl Job<'_> {
     }
 }
 
-/// Each layer runs its forward cell over the sequence and its backward cell over the
-/// sequence reversed (full length), the backward outputs re-aligned to input time; the next
-/// layer reads both, `[B, T, 2H]`. States: forward then backward, layer by layer.
-/// (The test-local form of rnn-core's bidirectional driver, which replaces it once merged.)
+/// rnn-core's `stack_bidirectional_dynamic_rnn`: each layer runs its forward cell over the
+/// sequence and its backward cell over it reversed, the backward outputs re-aligned to input
+/// time; the next layer reads both, `[B, T, 2H]`. States: forward then backward, layer by
+/// layer (PyTorch's `h_n` order).
 fn bidirectional<C: TorchCell>(
     rnn: &TorchRnn<C>,
     x: Tensor<3>,
 ) -> anyhow::Result<(Tensor<3>, Vec<C::State>)> {
-    let mut x = x;
-    let mut states = Vec::with_capacity(2 * rnn.num_layers());
-    for (fw, bw) in rnn.fw.iter().zip(&rnn.bw) {
-        let (out_fw, s_fw) = dynamic_rnn(fw, x.clone(), None, None).context("forward direction")?;
-        let (out_bw, s_bw) =
-            dynamic_rnn(bw, x.flip([1]), None, None).context("backward direction")?;
-        x = Tensor::cat(vec![out_fw, out_bw.flip([1])], 2);
-        states.push(s_fw);
-        states.push(s_bw);
-    }
-    Ok((x, states))
+    let (out, fw, bw) = stack_bidirectional_dynamic_rnn(&rnn.fw, &rnn.bw, x, None, None, None)
+        .context("bidirectional layers")?;
+    let states = fw.into_iter().zip(bw).flat_map(|(f, b)| [f, b]).collect();
+    Ok((out, states))
 }

@@ -27,6 +27,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    examples::check_out_dir(&args.out)?;
     let n_steps = args.n_steps as usize;
     let w = TimeSeries::new(args.seed).next_windows(1, n_steps)?;
     println!(
