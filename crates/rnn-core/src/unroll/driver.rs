@@ -226,15 +226,52 @@ pub(crate) fn per_step<C: RnnCell>(
 }
 
 /// The output of each example's last valid step, `[B, T, O] -> [B, O]` (zeros for length
-/// 0): what a sequence classifier reads. Without lengths, a narrow of the last step.
+/// 0): what a sequence classifier reads. A narrow of one step when every example has the same
+/// length; otherwise the sum over time of the outputs times a one-hot `[B, T, 1]` mask of each
+/// last step (element-wise ops whose backward is one multiply, measured ~5 ms cheaper per
+/// MNIST training step than a gather, whose backward scatters into a zeroed `[B, T, O]`).
 pub fn last_valid_output(outputs: Tensor<3>, plan: &SequencePlan) -> Tensor<2> {
     let [b, t, o] = outputs.dims();
-    let Some(host) = plan.host_lengths() else {
-        return outputs.narrow(1, t - 1, 1).reshape([b, o]);
-    };
-    let index: Vec<i64> = host.iter().map(|&l| l.saturating_sub(1) as i64).collect();
-    let device = outputs.device();
-    let index = Tensor::<3, Int>::from_data(TensorData::new(index, [b, 1, 1]), &device);
-    // Steps at and past a length of 0 are zero outputs, so the gather of step 0 is zero too.
-    outputs.gather(1, index.expand([b, 1, o])).reshape([b, o])
+    let host = plan.host_lengths().unwrap_or(&[]);
+    if host.windows(2).all(|w| w[0] == w[1]) {
+        return match host.first().copied().unwrap_or(t) {
+            0 => Tensor::zeros([b, o], &outputs.device()),
+            len => outputs.narrow(1, len - 1, 1).reshape([b, o]),
+        };
+    }
+    let onehot: Vec<f32> = host
+        .iter()
+        .flat_map(|&l| (0..t).map(move |s| if s + 1 == l { 1.0 } else { 0.0 }))
+        .collect();
+    let mask = Tensor::<3>::from_data(TensorData::new(onehot, [b, t, 1]), &outputs.device());
+    (outputs * mask).sum_dim(1).reshape([b, o])
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Distribution, Int, Tensor};
+
+    use super::*;
+    use crate::test_util::{assert_close, device, values};
+
+    #[test]
+    fn the_last_valid_output_is_each_examples_step_len_minus_one() {
+        let dev = device();
+        let x = Tensor::<3>::random([3, 4, 2], Distribution::Normal(0.0, 1.0), &dev);
+        for lens in [[3, 0, 1], [2, 2, 2], [0, 0, 0], [4, 4, 4]] {
+            let plan =
+                SequencePlan::new(Some(Tensor::<1, Int>::from_ints(lens, &dev)), 3, 4, false)
+                    .unwrap();
+            let got = last_valid_output(x.clone(), &plan);
+            for (row, &l) in lens.iter().enumerate() {
+                let want = match l {
+                    0 => vec![0.0; 2],
+                    l => values(&x.clone().narrow(0, row, 1).narrow(1, l - 1, 1)),
+                };
+                assert_eq!(values(&got.clone().narrow(0, row, 1)), want, "{lens:?}");
+            }
+        }
+        let all = last_valid_output(x.clone(), &SequencePlan::default());
+        assert_close(&all, &x.narrow(1, 3, 1).reshape([3, 2]), 0.0);
+    }
 }
