@@ -317,3 +317,35 @@ fn stacked_bidirectional_layers_read_both_directions_and_bad_arguments_are_named
     let plan = SequencePlan::default();
     assert!(!plan.is_reverse() && plan.lengths().is_none());
 }
+
+/// `fused_sequence` is public: called directly with shapes the kernel cannot run (T = 0, a
+/// state of another width or batch) it declines (`None`) instead of panicking; the unrolls
+/// refuse the same inputs with a named error.
+#[test]
+fn direct_calls_with_impossible_shapes_decline_instead_of_panicking() {
+    let dev = device();
+    let cell = LstmCellConfig::new(3, 4).init(&dev).unwrap();
+    let plan = SequencePlan::default();
+    let empty = Tensor::<3>::zeros([2, 0, 3], &dev);
+    assert!(
+        cell.fused_sequence(&empty, &cell.zero_state(2, &dev), &plan)
+            .is_none()
+    );
+    let x = normal([2, 5, 3], &dev);
+    let wide = rnn_core::LstmState {
+        c: Tensor::zeros([2, 7], &dev),
+        h: Tensor::zeros([2, 7], &dev),
+    };
+    assert!(cell.fused_sequence(&x, &wide, &plan).is_none());
+    assert!(
+        cell.fused_sequence(&x, &cell.zero_state(3, &dev), &plan)
+            .is_none()
+    );
+    let err = dynamic_rnn(&cell, x, Some(wide), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`initial_state`") && err.contains("[2, 7]"),
+        "{err}"
+    );
+}

@@ -156,6 +156,34 @@ pub(crate) fn sequence(
     }
     let [batch, steps, i] = x.dims();
     let h = w.wh.dims()[0];
+    // Shapes the kernel can run; anything else (a direct call with T = 0 or a state of other
+    // sizes: the driver refuses those with a named error first) takes the per-step path.
+    let gates = match w.cell {
+        SpecCell::Basic(_) => 1,
+        SpecCell::Lstm(_) => 4,
+        SpecCell::Gru(_) => 3,
+    };
+    let states = if matches!(w.cell, SpecCell::Lstm(_)) {
+        2
+    } else {
+        1
+    };
+    let fits = batch > 0
+        && steps > 0
+        && i > 0
+        && h > 0
+        && w.wx.dims() == [i, gates * h]
+        && w.wh.dims() == [h, gates * h]
+        && w.b.dims() == [gates * h]
+        && w.b2.as_ref().is_none_or(|b| b.dims() == [h])
+        && init.len() == states
+        && init.iter().all(|s| s.dims() == [batch, h])
+        && plan
+            .host_lengths()
+            .is_none_or(|l| l.len() == batch && l.iter().all(|&v| v <= steps));
+    if !fits {
+        return None;
+    }
     let layout = Layout::new(batch, steps, plan.host_lengths(), plan.is_reverse());
     let spec = Spec {
         cell: w.cell,
