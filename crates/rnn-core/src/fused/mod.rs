@@ -57,20 +57,32 @@ pub struct Spec {
     pub(crate) h: usize,
 }
 
-impl Spec {
-    pub(crate) fn states(&self) -> usize {
-        match self.cell {
+impl SpecCell {
+    /// S, the cell's state tensors.
+    fn states(self) -> usize {
+        match self {
             SpecCell::Lstm(_) => 2,
             _ => 1,
         }
     }
 
-    pub(crate) fn gates(&self) -> usize {
-        match self.cell {
+    /// G, the gate blocks of its weights.
+    fn gates(self) -> usize {
+        match self {
             SpecCell::Basic(_) => 1,
             SpecCell::Lstm(_) => 4,
             SpecCell::Gru(_) => 3,
         }
+    }
+}
+
+impl Spec {
+    pub(crate) fn states(&self) -> usize {
+        self.cell.states()
+    }
+
+    pub(crate) fn gates(&self) -> usize {
+        self.cell.gates()
     }
 
     pub(crate) fn has_b2(&self) -> bool {
@@ -191,7 +203,6 @@ pub(crate) fn sequence(
         i,
         h,
     };
-    let states = spec.states();
     let device = x.device();
     let placeholder = || Tensor::<1>::zeros([1], &device).into_dispatch();
     let c0 = match init.get(1) {
