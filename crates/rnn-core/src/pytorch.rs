@@ -339,9 +339,11 @@ fn torch_nonlinearity(activation: Activation) -> Result<&'static str, TorchError
 /// `bw[k]` its `_reverse` direction when bidirectional (empty otherwise).
 ///
 /// Unidirectional: [`into_multi`](TorchRnn::into_multi) gives the `MultiRnnCell` that
-/// `dynamic_rnn` runs (`[B, T, I] -> [B, T, H]`, one state per layer). Bidirectional: layer k
-/// runs `fw[k]` over the sequence and `bw[k]` over it reversed, re-aligns the backward outputs
-/// to input time, and feeds the next layer `[B, T, 2H]` (forward then backward features).
+/// `dynamic_rnn` runs (`[B, T, I] -> [B, T, H]`, one state per layer). Bidirectional:
+/// [`stack_bidirectional_dynamic_rnn`](crate::stack_bidirectional_dynamic_rnn)`(&fw, &bw, ..)`
+/// runs layer k's `fw[k]` over the sequence and `bw[k]` over it reversed (within each length),
+/// re-aligns the backward outputs to input time, and feeds the next layer `[B, T, 2H]`
+/// (forward then backward features), as PyTorch's module does.
 #[derive(Debug, Clone)]
 pub struct TorchRnn<C: RnnCell> {
     /// The forward direction of each layer, input side first.
