@@ -1,5 +1,5 @@
-//! The four MNIST archives and their published SHA-256 sums (embedded; the same lines as
-//! `shared/data/mnist/SHA256SUMS`, checked by a test).
+//! The four MNIST archives and their published SHA-256 sums (embedded: every download and
+//! every load of the archives is checked against them; the tests check the archives found).
 
 use sha2::{Digest, Sha256};
 
