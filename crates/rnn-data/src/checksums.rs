@@ -1,5 +1,5 @@
-//! The four MNIST archives and their published SHA-256 sums (embedded: every download and
-//! every load of the archives is checked against them; the tests check the archives found).
+//! The four MNIST archives and their published SHA-256 sums (embedded: every download is
+//! checked against them, and a test checks the archives the tests found).
 
 use sha2::{Digest, Sha256};
 
