@@ -43,8 +43,12 @@ pub trait RnnCell: Module + ModuleDisplay {
     /// It must give what the per-step loop gives under `plan` (TF's `sequence_length`: zero
     /// outputs past each length, the state after each example's last valid step; `reverse`:
     /// each example read backwards within its length), with gradients to `inputs`, `state` and
-    /// the weights. The sequence driver ([`dynamic_rnn`](crate::dynamic_rnn) and the other
-    /// unrolls) calls it; a `None` costs nothing (arguments are only borrowed).
+    /// the weights. When [`plan.is_last_output_only()`](SequencePlan::is_last_output_only),
+    /// `outputs` may be `[B, 1, O]`: each example's last valid output (input time `len - 1`;
+    /// zeros for length 0), which spares the kernel writing all T (the driver takes the last
+    /// valid step itself from a `[B, T, O]` answer). The sequence driver
+    /// ([`dynamic_rnn`](crate::dynamic_rnn) and the other unrolls) calls it; a `None` costs
+    /// nothing (arguments are only borrowed).
     fn fused_sequence(
         &self,
         inputs: &Tensor<3>,

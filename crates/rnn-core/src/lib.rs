@@ -45,7 +45,7 @@ pub use state::RnnState;
 pub use unroll::bidirectional::{
     bidirectional_dynamic_rnn, stack_bidirectional_dynamic_rnn, static_bidirectional_rnn,
 };
-pub use unroll::driver::{SequencePlan, last_valid_output};
+pub use unroll::driver::{SequencePlan, last_valid_output, run_with_plan};
 pub use unroll::dynamic::dynamic_rnn;
 pub use unroll::static_unroll::static_rnn;
 pub use wrappers::dropout::{DropoutState, DropoutWrapper, DropoutWrapperConfig};

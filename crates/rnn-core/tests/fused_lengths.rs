@@ -8,7 +8,8 @@ mod common;
 
 use burn::tensor::{Device, Tensor};
 use common::cases::{
-    Case, Lcg, NoFuse, compare, device, fd_check, length_tensor, normal, reverse_within,
+    Case, Lcg, NoFuse, StateTensors, compare, device, fd_check, length_tensor, normal,
+    reverse_within,
 };
 use common::values;
 use rnn_core::{
@@ -125,6 +126,69 @@ fn wrappers_and_stacks_match_the_per_step_path_with_lengths_and_in_reverse() {
                 .is_some()
         );
         compare(&name("dropout keep 1 (basic)", &plan), &case);
+    }
+}
+
+fn last<C: RnnCell<State: StateTensors>>(
+    case: Case<C>,
+    plan: &(Option<Vec<usize>>, bool),
+) -> Case<C> {
+    case.with_plan(plan.0.clone(), plan.1).last_output_only()
+}
+
+/// A plan asking for only the last valid output: the fused path returns `[B, 1, O]` (each
+/// example's output at input time `len - 1`, zeros for length 0) and its gradients, for every
+/// cell and wrapper, forward and reversed, against the per-step path's outputs narrowed per
+/// example.
+#[test]
+fn the_last_output_only_plan_gives_each_examples_last_valid_output() {
+    let dev = device();
+    let mut rng = Lcg(5);
+    let (b, t, i) = (6, 5, 3);
+    for plan in plans(&mut rng, b, t) {
+        let basic = BasicRnnCellConfig::new(i, 4)
+            .with_activation(Activation::Relu)
+            .init(&dev)
+            .unwrap();
+        compare(
+            &name("last basic", &plan),
+            &last(Case::new(basic, b, t, &dev), &plan),
+        );
+        let lstm = LstmCellConfig::new(i, 4).init(&dev).unwrap();
+        compare(
+            &name("last lstm", &plan),
+            &last(Case::new(lstm, b, t, &dev), &plan),
+        );
+        let gru = GruCellConfig::new(i, 4)
+            .with_reset_after(true)
+            .init(&dev)
+            .unwrap();
+        compare(
+            &name("last gru", &plan),
+            &last(Case::new(gru, b, t, &dev), &plan),
+        );
+        let lstm = LstmCellConfig::new(i, 4).init(&dev).unwrap();
+        let projection = OutputProjectionWrapperConfig::new(2)
+            .init(lstm, &dev)
+            .unwrap();
+        let case = last(Case::new(projection, b, t, &dev), &plan);
+        compare(&name("last projection(lstm)", &plan), &case);
+        let layers = vec![
+            BasicRnnCellConfig::new(i, 4).init(&dev).unwrap(),
+            BasicRnnCellConfig::new(4, 5).init(&dev).unwrap(),
+        ];
+        let stack = MultiRnnCell::new(layers).unwrap();
+        let case = last(Case::new(stack, b, t, &dev), &plan);
+        let (out, _) = case
+            .cell
+            .fused_sequence(&case.x, &case.h0, &case.plan())
+            .unwrap();
+        assert_eq!(
+            out.dims(),
+            [b, 1, 5],
+            "the stack's top layer writes the last only"
+        );
+        compare(&name("last stack(basic)", &plan), &case);
     }
 }
 

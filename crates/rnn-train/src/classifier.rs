@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
-use rnn_core::{RnnCell, SequencePlan, dynamic_rnn, last_valid_output};
+use rnn_core::{RnnCell, SequencePlan, run_with_plan};
 
 use crate::TrainError;
 
@@ -44,8 +44,9 @@ impl<C: RnnCell> SequenceClassifier<C> {
         sequence_length: Option<Tensor<1, Int>>,
     ) -> Result<Tensor<2>, TrainError> {
         let [b, t, _] = inputs.dims();
-        let plan = SequencePlan::new(sequence_length.clone(), b, t, false)?;
-        let (outputs, _) = dynamic_rnn(&self.cell, inputs, None, sequence_length)?;
-        Ok(self.dense.forward(last_valid_output(outputs, &plan)))
+        let plan = SequencePlan::new(sequence_length, b, t, false)?.last_output_only();
+        let (last, _) = run_with_plan(&self.cell, inputs, None, &plan)?;
+        let o = last.dims()[2];
+        Ok(self.dense.forward(last.reshape([b, o])))
     }
 }

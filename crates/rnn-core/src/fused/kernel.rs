@@ -198,15 +198,16 @@ fn split2(v: &mut [Vec<f32>; 2]) -> (&mut Vec<f32>, &mut Vec<f32>) {
     (a, b)
 }
 
-/// The forward over the whole batch: `[B, T + S, H]` (outputs in input time, zero past each
-/// length, then the final value of each state tensor) and, with `keep`, the saved buffers.
+/// The forward over the whole batch: `[B, T' + S, H]` (outputs in input time, zero past each
+/// length, or with `layout.last_only` (T' = 1) each example's last valid output; then the
+/// final value of each state tensor) and, with `keep`, the saved buffers.
 pub(crate) fn forward<C: Gates>(
     cell: &C,
     inp: Inputs<'_>,
     layout: Layout,
     keep: Option<Needs>,
 ) -> (Vec<f32>, Option<Saved>) {
-    let (bs, t) = (layout.batch, layout.steps);
+    let bs = layout.batch;
     let gh = inp.b.len();
     let h = gh / C::G;
     let i = inp.wx.len() / gh;
@@ -254,19 +255,23 @@ pub(crate) fn forward<C: Gates>(
             }
         }
     }
-    let slots = t + C::S;
+    let (out_t, slots) = (layout.out_steps(), layout.out_steps() + C::S);
     let mut out = vec![0.0f32; bs * slots * h];
-    layout.for_each_row(|p, src| {
-        let (b, time) = (src / t, src % t);
-        out[(b * slots + time) * h..][..h].copy_from_slice(&new[0][p * h..][..h]);
-    });
+    for (step, (&n, &off)) in layout.active.iter().zip(&layout.offsets).enumerate() {
+        for r in 0..n {
+            if let Some(slot) = layout.output_slot(r, step) {
+                let dst = (layout.order[r] * slots + slot) * h;
+                out[dst..][..h].copy_from_slice(&new[0][(off + r) * h..][..h]);
+            }
+        }
+    }
     for (r, &b) in layout.order.iter().enumerate() {
         for s in 0..C::S {
             let value = match layout.last_row(r) {
                 Some(p) => &new[s][p * h..][..h],
                 None => &inp.init[s][b * h..][..h],
             };
-            out[(b * slots + t + s) * h..][..h].copy_from_slice(value);
+            out[(b * slots + out_t + s) * h..][..h].copy_from_slice(value);
         }
     }
     give([scratch]);
@@ -297,7 +302,7 @@ pub(crate) fn forward<C: Gates>(
     (out, Some(saved))
 }
 
-/// Hand-written BPTT over the saved buffers; `dout [B, T + S, H]` is the upstream gradient
+/// Hand-written BPTT over the saved buffers; `dout [B, T' + S, H]` is the upstream gradient
 /// of the forward's output.
 pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Needs) -> Grads {
     let Saved {
@@ -313,11 +318,11 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
         extra,
     } = saved;
     let (bs, t, rows, gh) = (layout.batch, layout.steps, layout.rows(), C::G * h);
-    let slots = t + C::S;
+    let (out_t, slots) = (layout.out_steps(), layout.out_steps() + C::S);
     let mut carry = [take(bs * h), take((C::S - 1) * bs * h)];
     for (r, &b) in layout.order.iter().enumerate() {
         for s in 0..C::S {
-            carry[s][r * h..][..h].copy_from_slice(&dout[(b * slots + t + s) * h..][..h]);
+            carry[s][r * h..][..h].copy_from_slice(&dout[(b * slots + out_t + s) * h..][..h]);
         }
     }
     let mut da = take(rows * gh);
@@ -327,13 +332,15 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
     for step in (0..layout.longest()).rev() {
         let (n, off) = (layout.active[step], layout.offsets[step]);
         for r in 0..n {
-            let src = (layout.order[r] * slots + layout.time(r, step)) * h;
-            for ((d, g), c) in dh[r * h..][..h]
-                .iter_mut()
-                .zip(&dout[src..src + h])
-                .zip(&carry[0][r * h..][..h])
-            {
-                *d = g + c;
+            let (d, c) = (&mut dh[r * h..][..h], &carry[0][r * h..][..h]);
+            match layout.output_slot(r, step) {
+                Some(slot) => {
+                    let src = (layout.order[r] * slots + slot) * h;
+                    for ((d, g), c) in d.iter_mut().zip(&dout[src..src + h]).zip(c) {
+                        *d = g + c;
+                    }
+                }
+                None => d.copy_from_slice(c),
             }
         }
         let (o1, l1) = (off * h, n * h);

@@ -25,6 +25,8 @@ pub(crate) struct Layout {
     pub offsets: Vec<usize>,
     /// Each example read backwards within its own length.
     pub reverse: bool,
+    /// Only each example's last valid output is returned (input time `len - 1`), not all T.
+    pub last_only: bool,
 }
 
 impl Layout {
@@ -55,6 +57,28 @@ impl Layout {
             active,
             offsets,
             reverse,
+            last_only: false,
+        }
+    }
+
+    /// The same packing, returning only each example's last valid output.
+    pub fn last_output_only(mut self, last_only: bool) -> Self {
+        self.last_only = last_only;
+        self
+    }
+
+    /// The time slots of the output tensor: T, or 1 when only the last output is returned.
+    pub fn out_steps(&self) -> usize {
+        if self.last_only { 1 } else { self.steps }
+    }
+
+    /// The output slot that sorted row `r`'s step `t` (`t < lengths[r]`) is written to: its
+    /// input time, or with `last_only` slot 0 for input time `len - 1` and none otherwise.
+    pub fn output_slot(&self, r: usize, t: usize) -> Option<usize> {
+        let time = self.time(r, t);
+        match self.last_only {
+            false => Some(time),
+            true => (time + 1 == self.lengths[r]).then_some(0),
         }
     }
 
@@ -124,6 +148,26 @@ mod tests {
         l.for_each_row(|p, b| seen.push((p, b)));
         // Step 0 reads example 1 at time 3 and example 0 at time 1 (never its padding).
         assert_eq!(seen, vec![(0, 7), (1, 1), (2, 6), (3, 0), (4, 5), (5, 4)]);
+        let last = Layout::new(2, 4, Some(&[2, 4]), true).last_output_only(true);
+        // Reversed, input time len - 1 is the first step run; forward, the last.
+        assert_eq!(
+            (last.output_slot(0, 0), last.output_slot(1, 0)),
+            (Some(0), Some(0))
+        );
+        assert_eq!(
+            (last.output_slot(0, 1), last.output_slot(1, 3)),
+            (None, None)
+        );
+        let fwd = Layout::new(2, 4, Some(&[2, 4]), false).last_output_only(true);
+        assert_eq!(
+            (fwd.output_slot(0, 3), fwd.output_slot(1, 1)),
+            (Some(0), None)
+        );
+        let all = Layout::new(2, 4, Some(&[2, 4]), true);
+        assert_eq!(
+            (fwd.out_steps(), last.out_steps(), all.out_steps()),
+            (1, 1, 4)
+        );
         let full = Layout::new(3, 2, None, false);
         assert_eq!(full.rows(), 6);
         assert_eq!((full.order, full.active), (vec![0, 1, 2], vec![3, 3]));

@@ -149,7 +149,7 @@ fn on_flex(t: &Tensor<3>) -> bool {
 
 /// One cell over `x [B, T, I]` from `init` (`[h0]`, or `[h0, c0]` for the LSTM, each `[B, H]`)
 /// as `plan` says, on the fused path: `outputs [B, T, H]` in input time (zero past each
-/// length) and each state tensor's final value (the state after each example's last valid
+/// length; `[B, 1, H]`, each example's last valid output, when the plan asks for only that) and each state tensor's final value (the state after each example's last valid
 /// step; the initial one for length 0). `None` when the tensors are not flex `f32`: the
 /// caller runs the per-step loop.
 #[cfg(feature = "flex")]
@@ -196,7 +196,9 @@ pub(crate) fn sequence(
     if !fits {
         return None;
     }
-    let layout = Layout::new(batch, steps, plan.host_lengths(), plan.is_reverse());
+    let layout = Layout::new(batch, steps, plan.host_lengths(), plan.is_reverse())
+        .last_output_only(plan.is_last_output_only());
+    let out_t = layout.out_steps();
     let spec = Spec {
         cell: w.cell,
         layout: Arc::new(layout),
@@ -225,9 +227,9 @@ pub(crate) fn sequence(
             spec,
         ));
     let finals = (0..states)
-        .map(|s| out.clone().narrow(1, steps + s, 1).reshape([batch, h]))
+        .map(|s| out.clone().narrow(1, out_t + s, 1).reshape([batch, h]))
         .collect();
-    Some((out.narrow(1, 0, steps), finals))
+    Some((out.narrow(1, 0, out_t), finals))
 }
 
 /// Without the flex backend there is no fused path: the driver runs the per-step loop.

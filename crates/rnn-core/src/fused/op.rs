@@ -21,7 +21,7 @@ use super::{Spec, SpecCell};
 pub trait FusedKernels: Backend {
     /// Forward: the seven inputs `x [B, T, I]`, `h0, c0 [B, H]` (a `[1]` placeholder for `c0`
     /// when the cell has one state), `wx [I, G*H]`, `wh [H, G*H]`, `b [G*H]`, `b2` (GRU's
-    /// `b_hn [H]`, else a `[1]` placeholder) -> `[B, T + S, H]`, and with `keep` the saved
+    /// `b_hn [H]`, else a `[1]` placeholder) -> `[B, T' + S, H]` (T' = T, or 1 for the last output only), and with `keep` the saved
     /// buffers.
     fn fused_forward(
         inputs: [FloatTensor<Self>; 7],
@@ -32,7 +32,7 @@ pub trait FusedKernels: Backend {
         unreachable!("the backend extension routes fused_rnn to the tensors' backend")
     }
 
-    /// Backward: the gradients that `needs` asks for, from `dout [B, T + S, H]`.
+    /// Backward: the gradients that `needs` asks for, from `dout [B, T' + S, H]`.
     fn fused_backward(
         saved: Saved,
         dout: FloatTensor<Self>,
@@ -48,7 +48,8 @@ pub trait FusedKernels: Backend {
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedRnnBackend: FusedKernels {
     /// A whole sequence of one cell: inputs as [`FusedKernels::fused_forward`] ->
-    /// `[B, T + S, H]`: outputs in input time (zero past each length), then each state
+    /// `[B, T' + S, H]`: outputs in input time (zero past each length; T' = T) or each
+    /// example's last valid output (T' = 1), then each state
     /// tensor's final value.
     #[allow(clippy::too_many_arguments)]
     fn fused_rnn(
@@ -113,7 +114,7 @@ impl FusedKernels for Flex {
         };
         let l = &spec.layout;
         (
-            flex(out, vec![l.batch, l.steps + spec.states(), spec.h]),
+            flex(out, vec![l.batch, l.out_steps() + spec.states(), spec.h]),
             saved,
         )
     }

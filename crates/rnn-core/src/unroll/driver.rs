@@ -18,6 +18,10 @@ use crate::{RnnCell, RnnError, RnnState};
 pub struct SequencePlan {
     lengths: Option<SequenceLengths>,
     reverse: bool,
+    last_only: bool,
+    /// `[B, T]` the plan was checked against (`None` for the default plan: any shape, all
+    /// examples full length).
+    shape: Option<[usize; 2]>,
 }
 
 impl SequencePlan {
@@ -32,7 +36,32 @@ impl SequencePlan {
         let lengths = sequence_length
             .map(|l| SequenceLengths::new(l, batch, steps))
             .transpose()?;
-        Ok(Self { lengths, reverse })
+        Ok(Self {
+            lengths,
+            reverse,
+            last_only: false,
+            shape: Some([batch, steps]),
+        })
+    }
+
+    /// The same plan, asking for only each example's last valid output (`[B, 1, O]` from
+    /// [`run_with_plan`]: what a sequence classifier reads) instead of all T.
+    pub fn last_output_only(mut self) -> Self {
+        self.last_only = true;
+        self
+    }
+
+    /// Whether only each example's last valid output is asked for.
+    pub fn is_last_output_only(&self) -> bool {
+        self.last_only
+    }
+
+    /// The same lengths and direction, every step's output (what a stack's lower layers need).
+    pub fn every_output(&self) -> Self {
+        Self {
+            last_only: false,
+            ..self.clone()
+        }
     }
 
     /// The checked lengths, when given.
@@ -53,18 +82,27 @@ impl SequencePlan {
     /// The same lengths, forward.
     pub fn forward(&self) -> Self {
         Self {
-            lengths: self.lengths.clone(),
             reverse: false,
+            ..self.clone()
         }
     }
 
-    /// `[B, T, 1]`: 1 at valid steps, 0 past each length; `None` without lengths. (A wrapper
-    /// whose output is not zero for a zero input, as a projection's bias, multiplies by it.)
+    /// The mask of the outputs this plan returns: `[B, T, 1]`, 1 at valid steps and 0 past each
+    /// length (`steps` = T), or with [`last_output_only`](Self::last_output_only) `[B, 1, 1]`, 0
+    /// for length 0; `None` without lengths. (A wrapper whose output is not zero for a zero
+    /// input, as a projection's bias, multiplies by it.)
     pub fn valid_mask(&self, steps: usize, device: &Device) -> Option<Tensor<3>> {
         let host = self.host_lengths()?;
+        let (steps, last) = if self.last_only {
+            (1, true)
+        } else {
+            (steps, false)
+        };
         let values: Vec<f32> = host
             .iter()
-            .flat_map(|&l| (0..steps).map(move |t| if t < l { 1.0 } else { 0.0 }))
+            .flat_map(|&l| {
+                (0..steps).map(move |t| if t < l || (last && l > 0) { 1.0 } else { 0.0 })
+            })
             .collect();
         Some(Tensor::from_data(
             TensorData::new(values, [host.len(), steps, 1]),
@@ -88,6 +126,32 @@ pub(crate) fn run<C: RnnCell>(
     let plan = SequencePlan::new(sequence_length, batch, steps, reverse)?;
     let state = resolve_initial_state(cell, initial_state, batch, &inputs.device())?;
     Ok(run_planned(cell, inputs, state, &plan))
+}
+
+/// The driver with a plan the caller built ([`SequencePlan::new`], e.g. to read the lengths
+/// once for several calls, or [`SequencePlan::last_output_only`]): checks `inputs [B, T, I]`
+/// against the cell and the plan (built for the same `[B, T]`), the initial state against the
+/// cell (as [`dynamic_rnn`](crate::dynamic_rnn)), and runs. Returns `outputs [B, T, O]` in
+/// input time (zeros past each length), or `[B, 1, O]` (each example's last valid output,
+/// zeros for length 0) when the plan asks for only that, and the final state.
+pub fn run_with_plan<C: RnnCell>(
+    cell: &C,
+    inputs: Tensor<3>,
+    initial_state: Option<C::State>,
+    plan: &SequencePlan,
+) -> Result<(Tensor<3>, C::State), RnnError> {
+    let dims = inputs.dims();
+    super::check_features("inputs", &dims, cell.input_size(), "[B, T, I]")?;
+    let [batch, steps, _] = dims;
+    if let Some([b, t]) = plan.shape.filter(|&s| s != [batch, steps]) {
+        return Err(RnnError::invalid(
+            "inputs",
+            format!("[{b}, {t}, I]: the [B, T] the plan was built for"),
+            format!("{dims:?}"),
+        ));
+    }
+    let state = resolve_initial_state(cell, initial_state, batch, &inputs.device())?;
+    Ok(run_planned(cell, inputs, state, plan))
 }
 
 /// The initial state: the given one after checking it against the cell's zero state (batch
@@ -151,9 +215,14 @@ pub(crate) fn run_planned<C: RnnCell>(
     state: C::State,
     plan: &SequencePlan,
 ) -> (Tensor<3>, C::State) {
-    match cell.fused_sequence(&inputs, &state, plan) {
+    let (outputs, state) = match cell.fused_sequence(&inputs, &state, plan) {
         Some(done) => done,
         None => per_step(cell, inputs, state, plan),
+    };
+    let [b, t, o] = outputs.dims();
+    match plan.is_last_output_only() && t != 1 {
+        true => (last_valid_output(outputs, plan).reshape([b, 1, o]), state),
+        false => (outputs, state),
     }
 }
 
@@ -273,5 +342,30 @@ mod tests {
         }
         let all = last_valid_output(x.clone(), &SequencePlan::default());
         assert_close(&all, &x.narrow(1, 3, 1).reshape([3, 2]), 0.0);
+    }
+
+    #[test]
+    fn a_plan_built_for_other_inputs_is_refused_naming_both_shapes() {
+        let dev = device();
+        let cell = crate::BasicRnnCellConfig::new(2, 3).init(&dev).unwrap();
+        let lens = Tensor::<1, Int>::from_ints([3, 1], &dev);
+        let plan = SequencePlan::new(Some(lens), 2, 4, false)
+            .unwrap()
+            .last_output_only();
+        let x = Tensor::<3>::random([2, 5, 2], Distribution::Normal(0.0, 1.0), &dev);
+        let err = run_with_plan(&cell, x, None, &plan)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("inputs") && err.contains("[2, 4, I]") && err.contains("[2, 5, 2]"),
+            "{err}"
+        );
+        let x = Tensor::<3>::random([2, 4, 2], Distribution::Normal(0.0, 1.0), &dev);
+        let (last, state) = run_with_plan(&cell, x.clone(), None, &plan).unwrap();
+        let lens = plan.lengths().map(|l| l.tensor().clone());
+        let (all, final_state) = crate::dynamic_rnn(&cell, x, None, lens).unwrap();
+        assert_eq!(last.dims(), [2, 1, 3]);
+        assert_close(&last.reshape([2, 3]), &last_valid_output(all, &plan), 1e-6);
+        assert_close(&state, &final_state, 1e-6);
     }
 }

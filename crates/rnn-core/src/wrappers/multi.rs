@@ -102,11 +102,15 @@ impl<C: RnnCell> RnnCell for MultiRnnCell<C> {
         if state.len() != self.cells.len() {
             return None;
         }
-        let (mut x, s0) = self.cells[0].fused_sequence(inputs, &state[0], plan)?;
+        // Every layer but the top one feeds all its outputs to the next.
+        let top = self.cells.len() - 1;
+        let every = plan.every_output();
+        let plan_of = |layer: usize| if layer == top { plan } else { &every };
+        let (mut x, s0) = self.cells[0].fused_sequence(inputs, &state[0], plan_of(0))?;
         let mut new_states = Vec::with_capacity(self.cells.len());
         new_states.push(s0);
-        for (cell, s) in self.cells[1..].iter().zip(&state[1..]) {
-            let (out, s) = run_planned(cell, x, s.clone(), plan);
+        for (layer, (cell, s)) in self.cells.iter().zip(state).enumerate().skip(1) {
+            let (out, s) = run_planned(cell, x, s.clone(), plan_of(layer));
             x = out;
             new_states.push(s);
         }

@@ -94,6 +94,8 @@ pub struct Case<C: RnnCell> {
     /// Per-example lengths (`None`: all T) and direction of the run.
     pub lengths: Option<Vec<usize>>,
     pub reverse: bool,
+    /// The plan asks for only each example's last valid output (`[B, 1, O]`).
+    pub last_only: bool,
 }
 
 /// The same cell without its fused path: every sequence runs `step` per time step (the
@@ -138,6 +140,19 @@ pub fn reverse_within(x: &Tensor<3>, lengths: Option<&[usize]>) -> Tensor<3> {
                     1,
                 ),
             }
+        })
+        .collect();
+    Tensor::cat(rows, 0)
+}
+
+/// `[B, T, O] -> [B, 1, O]`: each example's output at step `lengths[b] - 1` (zeros for length
+/// 0), by narrow/cat per example: independent of the library's last-output code.
+pub fn last_within(outputs: &Tensor<3>, lengths: Option<&[usize]>) -> Tensor<3> {
+    let [b, t, o] = outputs.dims();
+    let rows = (0..b)
+        .map(|r| match lengths.map_or(t, |l| l[r]) {
+            0 => Tensor::zeros([1, 1, o], &outputs.device()),
+            l => outputs.clone().narrow(0, r, 1).narrow(1, l - 1, 1),
         })
         .collect();
     Tensor::cat(rows, 0)
@@ -235,7 +250,15 @@ where
             r_state,
             lengths: None,
             reverse: false,
+            last_only: false,
         }
+    }
+
+    /// The same case asking for only each example's last valid output.
+    pub fn last_output_only(mut self) -> Self {
+        self.last_only = true;
+        self.r_out = self.r_out.narrow(1, 0, 1);
+        self
     }
 
     /// The same case run with `lengths` and in direction `reverse`.
@@ -252,7 +275,11 @@ where
             .lengths
             .as_ref()
             .map(|l| length_tensor(l, &self.x.device()));
-        SequencePlan::new(lens, b, t, self.reverse).unwrap()
+        let plan = SequencePlan::new(lens, b, t, self.reverse).unwrap();
+        match self.last_only {
+            true => plan.last_output_only(),
+            false => plan,
+        }
     }
 
     /// The same case on another device (cell forked, every tensor moved).
@@ -269,6 +296,7 @@ where
                 .collect(),
             lengths: self.lengths.clone(),
             reverse: self.reverse,
+            last_only: self.last_only,
         }
     }
 
@@ -291,13 +319,17 @@ where
                 .fused_sequence(&x, &h0, &self.plan())
                 .expect("this cell has a fused path")
         } else {
-            per_step_reference(
+            let (outputs, state) = per_step_reference(
                 &self.cell,
                 x.clone(),
                 h0.clone(),
                 self.lengths.as_deref(),
                 self.reverse,
-            )
+            );
+            match self.last_only {
+                true => (last_within(&outputs, self.lengths.as_deref()), state),
+                false => (outputs, state),
+            }
         };
         let grads = self.loss(outputs.clone(), &state).backward();
         let mut collect = CollectGrads {
