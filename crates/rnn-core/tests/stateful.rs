@@ -249,7 +249,7 @@ fn a_shorter_chunk_keeps_its_state_at_its_last_valid_step() {
             .collect();
         assert!(max_diff(&Tensor::cat(got, 1), &long) <= 1e-5, "stream {s}");
         assert!(state_diff(&runner.state().slice_batch(s..s + 1), &state) <= 1e-5, "stream {s}");
-        for (o, l) in outs.iter().zip(lens) {
+        for (o, l) in outs.iter().zip(lens).filter(|(_, l)| l[s] < t) {
             let pad = values(&o.clone().narrow(0, s, 1).narrow(1, l[s], t - l[s]));
             assert!(pad.iter().all(|&v| v == 0.0), "stream {s}: zero past its length");
         }
