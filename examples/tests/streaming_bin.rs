@@ -22,7 +22,10 @@ fn number_after(text: &str, prefix: &str) -> f64 {
         .lines()
         .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("no line `{prefix}` in:\n{text}"));
-    let value = line.split("= ").nth(1).and_then(|r| r.split_whitespace().next());
+    let value = line
+        .split("= ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next());
     value
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no number in `{line}`"))
@@ -39,15 +42,33 @@ fn first_predictions(text: &str) -> String {
 fn chunks_match_one_run_and_a_restored_model_predicts_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
-    let small = ["--steps", "150", "--chunk", "20", "--streams", "3", "--neurons", "16"];
+    let small = [
+        "--steps",
+        "150",
+        "--chunk",
+        "20",
+        "--streams",
+        "3",
+        "--neurons",
+        "16",
+    ];
     let mut args = small.to_vec();
     args.extend(["--iterations", "40", "--out", out]);
     let trained = run(&args).unwrap_or_else(|e| panic!("streaming {args:?} failed:\n{e}"));
     let chunked = number_after(&trained, "max |chunked - one run|");
-    assert!(chunked <= 1e-5, "chunks differ from one run by {chunked}:\n{trained}");
+    assert!(
+        chunked <= 1e-5,
+        "chunks differ from one run by {chunked}:\n{trained}"
+    );
     let restarted = number_after(&trained, "max |each chunk from a zero state - one run|");
-    assert!(restarted > 1e-3, "the kept state should matter ({restarted}):\n{trained}");
-    assert!(trained.contains("8 chunks"), "150 steps in chunks of 20:\n{trained}");
+    assert!(
+        restarted > 1e-3,
+        "the kept state should matter ({restarted}):\n{trained}"
+    );
+    assert!(
+        trained.contains("8 chunks"),
+        "150 steps in chunks of 20:\n{trained}"
+    );
 
     let model = dir.path().join("model.bpk");
     let mut args = small.to_vec();

@@ -47,8 +47,8 @@ pub use unroll::bidirectional::{
 };
 pub use unroll::driver::{SequencePlan, last_valid_output};
 pub use unroll::dynamic::dynamic_rnn;
-pub use unroll::static_unroll::static_rnn;
 pub use unroll::stateful::StatefulRnn;
+pub use unroll::static_unroll::static_rnn;
 pub use wrappers::dropout::{DropoutState, DropoutWrapper, DropoutWrapperConfig};
 pub use wrappers::multi::MultiRnnCell;
 pub use wrappers::projection::{OutputProjectionWrapper, OutputProjectionWrapperConfig};

@@ -63,12 +63,30 @@ fn chunks_match_one_run<C: RnnCell>(name: &str, cell: C, b: usize, sizes: &[usiz
     let (fused_out, fused_state) = chunked(&cell, &x, sizes);
     let (step_out, step_state) = chunked(&no_fuse, &x, sizes);
     for (what, d) in [
-        ("fused chunks vs one fused run, outputs", max_diff(&fused_out, &long_out)),
-        ("fused chunks vs one fused run, state", state_diff(&fused_state, &long_state)),
-        ("per-step chunks vs one per-step run, outputs", max_diff(&step_out, &ref_out)),
-        ("per-step chunks vs one per-step run, state", state_diff(&step_state, &ref_state)),
-        ("fused chunks vs per-step run, outputs", max_diff(&fused_out, &ref_out)),
-        ("fused chunks vs per-step run, state", state_diff(&fused_state, &ref_state)),
+        (
+            "fused chunks vs one fused run, outputs",
+            max_diff(&fused_out, &long_out),
+        ),
+        (
+            "fused chunks vs one fused run, state",
+            state_diff(&fused_state, &long_state),
+        ),
+        (
+            "per-step chunks vs one per-step run, outputs",
+            max_diff(&step_out, &ref_out),
+        ),
+        (
+            "per-step chunks vs one per-step run, state",
+            state_diff(&step_state, &ref_state),
+        ),
+        (
+            "fused chunks vs per-step run, outputs",
+            max_diff(&fused_out, &ref_out),
+        ),
+        (
+            "fused chunks vs per-step run, state",
+            state_diff(&fused_state, &ref_state),
+        ),
     ] {
         assert!(d <= 1e-5, "{name}: {what}: max |diff| = {d}");
     }
@@ -87,7 +105,10 @@ fn chunks_match_one_run<C: RnnCell>(name: &str, cell: C, b: usize, sizes: &[usiz
             .collect()
     };
     let d = max_diff(&Tensor::cat(restarted, 1), &long_out);
-    assert!(d > 1e-3, "{name}: restarting each chunk should change the outputs ({d})");
+    assert!(
+        d > 1e-3,
+        "{name}: restarting each chunk should change the outputs ({d})"
+    );
 }
 
 const SIZES: [usize; 5] = [5, 7, 1, 10, 3];
@@ -101,7 +122,9 @@ fn chunks_equal_one_long_run_for_every_cell() {
         .with_activation(Activation::Relu)
         .init(&dev)
         .unwrap();
-    let forecaster = OutputProjectionWrapperConfig::new(1).init(relu, &dev).unwrap();
+    let forecaster = OutputProjectionWrapperConfig::new(1)
+        .init(relu, &dev)
+        .unwrap();
     chunks_match_one_run("relu + projection", forecaster, 3, &SIZES, &dev);
     let lstm = LstmCellConfig::new(3, 5).init(&dev).unwrap();
     chunks_match_one_run("lstm", lstm, 4, &SIZES, &dev);
@@ -141,10 +164,7 @@ fn reset_gives_what_a_fresh_runner_gives() {
     let kept = runner.clone().run(tail.clone()).unwrap();
     runner.reset();
     let after_reset = runner.run(tail.clone()).unwrap();
-    let fresh = StatefulRnn::new(cell, 3, &dev)
-        .unwrap()
-        .run(tail)
-        .unwrap();
+    let fresh = StatefulRnn::new(cell, 3, &dev).unwrap().run(tail).unwrap();
     assert_eq!(values(&after_reset), values(&fresh));
     assert!(max_diff(&kept, &fresh) > 1e-3, "the kept state mattered");
 }
@@ -171,7 +191,10 @@ fn resetting_some_streams_leaves_the_others_unchanged() {
     }
     for b in [1, 3] {
         assert_eq!(values(&row(&got, b)), values(&row(&fresh, b)), "stream {b}");
-        assert!(max_diff(&row(&kept, b), &row(&fresh, b)) > 1e-3, "stream {b} had a state");
+        assert!(
+            max_diff(&row(&kept, b), &row(&fresh, b)) > 1e-3,
+            "stream {b} had a state"
+        );
     }
     // The mask form, and a mask with nothing set, agree with the index form.
     let mut by_mask = untouched.clone();
@@ -199,19 +222,35 @@ fn the_kept_state_is_detached_between_calls() {
     let second = runner.run(x.clone().narrow(1, 5, 3)).unwrap();
     let grads = second.sum().backward();
     let dx = x.grad(&grads).unwrap();
-    assert!(grads_of(dx.clone(), (0, 5)).iter().all(|&g| g == 0.0), "no gradient into chunk 1");
-    assert!(grads_of(dx, (5, 8)).iter().any(|&g| g != 0.0), "chunk 2's own inputs get one");
-    assert!(h0.grad(&grads).is_none_or(|g| values(&g).iter().all(|&v| v == 0.0)));
+    assert!(
+        grads_of(dx.clone(), (0, 5)).iter().all(|&g| g == 0.0),
+        "no gradient into chunk 1"
+    );
+    assert!(
+        grads_of(dx, (5, 8)).iter().any(|&g| g != 0.0),
+        "chunk 2's own inputs get one"
+    );
+    assert!(
+        h0.grad(&grads)
+            .is_none_or(|g| values(&g).iter().all(|&v| v == 0.0))
+    );
     // The kept state itself carries no graph: a loss on it alone has no gradient to x.
     let grads = runner.state().clone().sum().backward();
-    assert!(x.grad(&grads).is_none_or(|g| values(&g).iter().all(|&v| v == 0.0)));
+    assert!(
+        x.grad(&grads)
+            .is_none_or(|g| values(&g).iter().all(|&v| v == 0.0))
+    );
 
     // Without the detach (the state handed on by hand), the same loss reaches chunk 1: the
     // check above can fail.
     let (_, s) = dynamic_rnn(&cell, x.clone().narrow(1, 0, 5), Some(h0.clone()), None).unwrap();
     let (out, _) = dynamic_rnn(&cell, x.clone().narrow(1, 5, 3), Some(s), None).unwrap();
     let grads = out.sum().backward();
-    assert!(grads_of(x.grad(&grads).unwrap(), (0, 5)).iter().any(|&g| g != 0.0));
+    assert!(
+        grads_of(x.grad(&grads).unwrap(), (0, 5))
+            .iter()
+            .any(|&g| g != 0.0)
+    );
     assert!(values(&h0.grad(&grads).unwrap()).iter().any(|&g| g != 0.0));
 }
 
@@ -248,10 +287,16 @@ fn a_shorter_chunk_keeps_its_state_at_its_last_valid_step() {
             .map(|(o, l)| o.clone().narrow(0, s, 1).narrow(1, 0, l[s]))
             .collect();
         assert!(max_diff(&Tensor::cat(got, 1), &long) <= 1e-5, "stream {s}");
-        assert!(state_diff(&runner.state().slice_batch(s..s + 1), &state) <= 1e-5, "stream {s}");
+        assert!(
+            state_diff(&runner.state().slice_batch(s..s + 1), &state) <= 1e-5,
+            "stream {s}"
+        );
         for (o, l) in outs.iter().zip(lens).filter(|(_, l)| l[s] < t) {
             let pad = values(&o.clone().narrow(0, s, 1).narrow(1, l[s], t - l[s]));
-            assert!(pad.iter().all(|&v| v == 0.0), "stream {s}: zero past its length");
+            assert!(
+                pad.iter().all(|&v| v == 0.0),
+                "stream {s}: zero past its length"
+            );
         }
     }
 }
@@ -263,7 +308,10 @@ fn bad_arguments_are_named_errors() {
     let msg = |e: RnnError| e.to_string();
 
     let e = msg(StatefulRnn::new(cell.clone(), 0, &dev).unwrap_err());
-    assert!(e.contains("`streams`") && e.contains("at least 1") && e.contains("got 0"), "{e}");
+    assert!(
+        e.contains("`streams`") && e.contains("at least 1") && e.contains("got 0"),
+        "{e}"
+    );
 
     let mut runner = StatefulRnn::new(cell.clone(), 2, &dev).unwrap();
     let before = runner.state().clone();
@@ -279,8 +327,13 @@ fn bad_arguments_are_named_errors() {
         );
     }
     // A chunk on the autodiff device for a plain runner: burn cannot mix them.
-    let e = msg(runner.run(Tensor::zeros([2, 5, 3], &dev.clone().autodiff())).unwrap_err());
-    assert!(e.contains("`chunk`") && e.contains("autodiff") && e.contains("plain"), "{e}");
+    let e = msg(runner
+        .run(Tensor::zeros([2, 5, 3], &dev.clone().autodiff()))
+        .unwrap_err());
+    assert!(
+        e.contains("`chunk`") && e.contains("autodiff") && e.contains("plain"),
+        "{e}"
+    );
 
     let x = Tensor::<3>::zeros([2, 5, 3], &dev);
     let e = runner
@@ -294,31 +347,51 @@ fn bad_arguments_are_named_errors() {
             n_steps: 5
         }
     );
-    let e = msg(
-        runner
-            .run_with_lengths(x, length_tensor(&[5, 5, 5], &dev))
-            .unwrap_err(),
+    let e = msg(runner
+        .run_with_lengths(x, length_tensor(&[5, 5, 5], &dev))
+        .unwrap_err());
+    assert!(
+        e.contains("`sequence_length`") && e.contains("[2]") && e.contains("[3]"),
+        "{e}"
     );
-    assert!(e.contains("`sequence_length`") && e.contains("[2]") && e.contains("[3]"), "{e}");
 
     let e = msg(runner.reset_streams(&[0, 2]).unwrap_err());
-    assert!(e.contains("`indices`") && e.contains("0..2") && e.contains("indices[1] = 2"), "{e}");
+    assert!(
+        e.contains("`indices`") && e.contains("0..2") && e.contains("indices[1] = 2"),
+        "{e}"
+    );
     let e = msg(runner.reset_where(&[true]).unwrap_err());
-    assert!(e.contains("`mask`") && e.contains("2 entries") && e.contains("1 entries"), "{e}");
+    assert!(
+        e.contains("`mask`") && e.contains("2 entries") && e.contains("1 entries"),
+        "{e}"
+    );
 
     let e = msg(runner.set_state(Tensor::zeros([3, 4], &dev)).unwrap_err());
-    assert!(e.contains("`state`") && e.contains("[2, 4]") && e.contains("[3, 4]"), "{e}");
+    assert!(
+        e.contains("`state`") && e.contains("[2, 4]") && e.contains("[3, 4]"),
+        "{e}"
+    );
     let e = msg(runner.set_state(Tensor::zeros([2, 5], &dev)).unwrap_err());
-    assert!(e.contains("`state`") && e.contains("[2, 4]") && e.contains("[2, 5]"), "{e}");
-    let e = msg(StatefulRnn::with_state(cell.clone(), Tensor::zeros([0, 4], &dev), &dev).unwrap_err());
+    assert!(
+        e.contains("`state`") && e.contains("[2, 4]") && e.contains("[2, 5]"),
+        "{e}"
+    );
+    let e =
+        msg(StatefulRnn::with_state(cell.clone(), Tensor::zeros([0, 4], &dev), &dev).unwrap_err());
     assert!(e.contains("`state`") && e.contains("batch size 0"), "{e}");
 
     let wider = BasicRnnCellConfig::new(3, 5).init(&dev).unwrap();
     let e = msg(runner.set_cell(wider).unwrap_err());
-    assert!(e.contains("`cell`") && e.contains("[4]") && e.contains("[5]"), "{e}");
+    assert!(
+        e.contains("`cell`") && e.contains("[4]") && e.contains("[5]"),
+        "{e}"
+    );
     let other_input = BasicRnnCellConfig::new(2, 4).init(&dev).unwrap();
     let e = msg(runner.set_cell(other_input).unwrap_err());
-    assert!(e.contains("`cell`") && e.contains("input_size 3") && e.contains("input_size 2"), "{e}");
+    assert!(
+        e.contains("`cell`") && e.contains("input_size 3") && e.contains("input_size 2"),
+        "{e}"
+    );
 
     // None of the failures touched the kept state.
     assert_eq!(state_diff(runner.state(), &before), 0.0);

@@ -106,7 +106,10 @@ fn main() -> anyhow::Result<()> {
     };
 
     let series = long_series(streams, steps);
-    let x = Tensor::<3>::from_data(TensorData::new(series.clone(), [streams, steps, 1]), &device);
+    let x = Tensor::<3>::from_data(
+        TensorData::new(series.clone(), [streams, steps, 1]),
+        &device,
+    );
     println!(
         "{streams} series of {steps} steps (t from 0.0, 0.7, ... in steps of {RESOLUTION}), \
          fed in chunks of {chunk} and in one run, on {}",
@@ -114,7 +117,12 @@ fn main() -> anyhow::Result<()> {
     );
 
     // Warm-up: the first call of a process pays one-time costs (allocations, thread pool).
-    dynamic_rnn(&model.cell, x.clone().narrow(1, 0, chunk.min(steps)), None, None)?;
+    dynamic_rnn(
+        &model.cell,
+        x.clone().narrow(1, 0, chunk.min(steps)),
+        None,
+        None,
+    )?;
 
     let start = Instant::now();
     let mut runner = StatefulRnn::new(model.cell.clone(), streams, &device)?;
@@ -140,7 +148,10 @@ fn main() -> anyhow::Result<()> {
     }
     let restarted = host(Tensor::cat(restarted, 1))?;
 
-    println!("first predictions of stream 0: {:.4?}", &chunked[..SHOWN.min(steps)]);
+    println!(
+        "first predictions of stream 0: {:.4?}",
+        &chunked[..SHOWN.min(steps)]
+    );
     println!(
         "max |chunked - one run| = {:.3e} over {} predictions",
         max_abs_diff(&chunked, &long),

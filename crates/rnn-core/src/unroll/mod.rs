@@ -9,8 +9,8 @@ pub mod bidirectional;
 pub mod driver;
 pub mod dynamic;
 pub mod lengths;
-pub mod static_unroll;
 pub mod stateful;
+pub mod static_unroll;
 
 use burn::tensor::Tensor;
 

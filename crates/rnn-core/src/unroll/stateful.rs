@@ -115,12 +115,8 @@ impl<C: RnnCell> StatefulRnn<C> {
         sequence_length: Option<Tensor<1, Int>>,
     ) -> Result<Tensor<3>, RnnError> {
         self.check_chunk(&chunk)?;
-        let (outputs, state) = dynamic_rnn(
-            &self.cell,
-            chunk,
-            Some(self.state.clone()),
-            sequence_length,
-        )?;
+        let (outputs, state) =
+            dynamic_rnn(&self.cell, chunk, Some(self.state.clone()), sequence_length)?;
         self.state = state.detach();
         Ok(outputs)
     }
