@@ -47,6 +47,7 @@ pub use unroll::bidirectional::{
 };
 pub use unroll::driver::{SequencePlan, last_valid_output, run_with_plan};
 pub use unroll::dynamic::dynamic_rnn;
+pub use unroll::stateful::StatefulRnn;
 pub use unroll::static_unroll::static_rnn;
 pub use wrappers::dropout::{DropoutState, DropoutWrapper, DropoutWrapperConfig};
 pub use wrappers::multi::MultiRnnCell;

@@ -2,12 +2,14 @@
 //! (initial state, lengths, direction, fused or per-step); `dynamic` (TF's `dynamic_rnn`: one
 //! `[B, T, I]` tensor), `static_unroll` (TF's `static_rnn`: a `Vec` of steps) and
 //! `bidirectional` (TF's bidirectional and stacked bidirectional RNNs) are thin callers of it;
-//! `lengths` is TF's `sequence_length` contract, checked once.
+//! `lengths` is TF's `sequence_length` contract, checked once; `stateful` keeps B streams'
+//! state across calls (Keras' `stateful=True`) on top of `dynamic`.
 
 pub mod bidirectional;
 pub mod driver;
 pub mod dynamic;
 pub mod lengths;
+pub mod stateful;
 pub mod static_unroll;
 
 use burn::tensor::Tensor;
