@@ -82,7 +82,10 @@ fn manual_rnn_prints_y0_and_y1() {
     for (name, want) in [("Y0 [4, 5]", y0), ("Y1 [4, 5]", y1)] {
         let got = matrix(&out, name, 4, 5);
         for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
-            assert!((g - w).abs() < 1e-4, "{name}: printed {g}, recomputed {w}\n{out}");
+            assert!(
+                (g - w).abs() < 1e-4,
+                "{name}: printed {g}, recomputed {w}\n{out}"
+            );
         }
     }
 }
@@ -170,7 +173,10 @@ fn deep_rnn_has_one_state_per_layer() {
     );
     assert_eq!(last.len(), 8, "{out}");
     for (s, o) in states[2].iter().zip(&last) {
-        assert!((s - o).abs() < 1e-6, "top state {s} vs last output {o}\n{out}");
+        assert!(
+            (s - o).abs() < 1e-6,
+            "top state {s} vs last output {o}\n{out}"
+        );
     }
     assert_ne!(states[0], states[1]);
     assert_ne!(states[1], states[2]);

@@ -20,10 +20,10 @@ use rnn_data::{
     resolve_data_dir,
 };
 use rnn_plot::{BLUE, Curve, RED, learning_curve};
+use rnn_train::EpochMetrics;
 use rnn_train::args::positive_f64;
 use rnn_train::memory;
 use rnn_train::mnist::{ActivationKind, CellKind, MnistConfig};
-use rnn_train::EpochMetrics;
 
 /// Flags of `cargo xtask mnist`.
 #[derive(Debug, Clone, Args)]

@@ -296,31 +296,38 @@ impl Panel {
             let color = s.color;
             let anno = match s.style {
                 Style::Line { width } => chart
-                    .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(width))).map_err(plotters_error)?,
+                    .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(width)))
+                    .map_err(plotters_error)?,
                 Style::LineWithPoints { width, radius } => {
-                    chart.draw_series(
-                        s.points
-                            .iter()
-                            .map(|&p| Circle::new(p, radius, color.filled())),
-                    )
-                    .map_err(plotters_error)?;
+                    chart
+                        .draw_series(
+                            s.points
+                                .iter()
+                                .map(|&p| Circle::new(p, radius, color.filled())),
+                        )
+                        .map_err(plotters_error)?;
                     chart
                         .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(width)))
                         .map_err(plotters_error)?
                 }
-                Style::Circles { radius } => chart.draw_series(
-                    s.points
-                        .iter()
-                        .map(|&p| Circle::new(p, radius, color.filled())),
-                ).map_err(plotters_error)?,
-                Style::Stars { radius } => chart.draw_series(s.points.iter().map(|&p| {
-                    let (fill, outline) = star_shapes((0, 0), radius);
-                    EmptyElement::at(p)
-                        + Polygon::new(fill, color.filled())
-                        + PathElement::new(outline, BLACK.stroke_width(1))
-                })).map_err(plotters_error)?,
+                Style::Circles { radius } => chart
+                    .draw_series(
+                        s.points
+                            .iter()
+                            .map(|&p| Circle::new(p, radius, color.filled())),
+                    )
+                    .map_err(plotters_error)?,
+                Style::Stars { radius } => chart
+                    .draw_series(s.points.iter().map(|&p| {
+                        let (fill, outline) = star_shapes((0, 0), radius);
+                        EmptyElement::at(p)
+                            + Polygon::new(fill, color.filled())
+                            + PathElement::new(outline, BLACK.stroke_width(1))
+                    }))
+                    .map_err(plotters_error)?,
                 Style::Dots => chart
-                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(plotters_error)?,
+                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(plotters_error)?,
             };
             if let Some(label) = &s.label {
                 let anno = anno.label(label.as_str());
@@ -407,7 +414,12 @@ fn star_shapes((cx, cy): (i32, i32), radius: u32) -> (Pixels, Pixels) {
 /// A figure of `panels` side by side, each `panel_width x height` pixels, written to `path`
 /// as PNG (its directory created). Fails (naming the file) when a panel is empty, a point is
 /// not finite, or the file cannot be written.
-pub fn figure(path: &Path, panel_width: u32, height: u32, panels: &[Panel]) -> Result<(), PlotError> {
+pub fn figure(
+    path: &Path,
+    panel_width: u32,
+    height: u32,
+    panels: &[Panel],
+) -> Result<(), PlotError> {
     if panels.is_empty() {
         return Err(PlotError::NoPanel {
             path: path.to_path_buf(),
@@ -523,7 +535,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fig.png");
         let err = figure(&path, 400, 300, &[Panel::new("nothing", "x", "y")]).unwrap_err();
-        assert_eq!(chain(&err), format!("drawing {}: panel `nothing` has no points", path.display()));
+        assert_eq!(
+            chain(&err),
+            format!("drawing {}: panel `nothing` has no points", path.display())
+        );
         let nan = Panel::new("nan", "x", "y").with(Series::new(
             "bad",
             vec![(0.0, f64::NAN)],
@@ -531,9 +546,16 @@ mod tests {
             Style::Dots,
         ));
         let err = figure(&path, 400, 300, &[nan]).unwrap_err();
-        assert!(chain(&err).ends_with("panel `nan`: point (0, NaN) is not finite"), "{}", chain(&err));
+        assert!(
+            chain(&err).ends_with("panel `nan`: point (0, NaN) is not finite"),
+            "{}",
+            chain(&err)
+        );
         let err = figure(&path, 400, 300, &[]).unwrap_err();
-        assert_eq!(err.to_string(), format!("{}: a figure needs a panel", path.display()));
+        assert_eq!(
+            err.to_string(),
+            format!("{}: a figure needs a panel", path.display())
+        );
     }
 
     #[test]
@@ -558,8 +580,11 @@ mod tests {
             let ticks = RangedCoordf64::from(x0..x1).key_points(integer_label_count(x0, x1));
             assert!(!ticks.is_empty(), "{n} epochs");
             for t in &ticks {
-                assert_eq!(t.fract(), 0.0, "{n} epochs: tick {t} in {ticks:?}");
-                assert_eq!(integer_label(t), format!("{}", *t as i64));
+                assert!(
+                    (t - t.round()).abs() < 1e-9,
+                    "{n} epochs: tick {t} in {ticks:?}"
+                );
+                assert_eq!(integer_label(t), format!("{}", t.round() as i64));
             }
         }
         assert_eq!(integer_label(&2.0), "2");

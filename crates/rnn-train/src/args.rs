@@ -34,12 +34,12 @@ pub fn positive_f64(s: &str) -> Result<f64, String> {
 /// from.
 pub fn device(flag: Option<&str>) -> Result<Device, TrainError> {
     match flag {
-        Some(name) => rnn_core::device::device_from_name(name).map_err(|source| {
-            TrainError::Device {
+        Some(name) => {
+            rnn_core::device::device_from_name(name).map_err(|source| TrainError::Device {
                 from: "--device",
                 source,
-            }
-        }),
+            })
+        }
         None => rnn_core::device::default_device().map_err(|source| TrainError::Device {
             from: rnn_core::device::DEVICE_ENV,
             source,
@@ -60,7 +60,11 @@ mod tests {
                 format!("expected a finite number > 0, got {bad}")
             );
         }
-        assert!(positive_f64("x").unwrap_err().starts_with("`x` is not a number"));
+        assert!(
+            positive_f64("x")
+                .unwrap_err()
+                .starts_with("`x` is not a number")
+        );
         assert_eq!(
             check_positive("--lr", -1.0).unwrap_err().to_string(),
             "`--lr`: expected a finite number > 0, got -1"

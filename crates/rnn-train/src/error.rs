@@ -137,7 +137,11 @@ impl TrainError {
 
     /// Shorthand for [`TrainError::File`]: `cause` is an error (kept as the source) or a
     /// message.
-    pub fn file(what: &'static str, path: impl Into<PathBuf>, cause: impl Into<BoxedError>) -> Self {
+    pub fn file(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+        cause: impl Into<BoxedError>,
+    ) -> Self {
         TrainError::File {
             what,
             path: path.into(),

@@ -37,6 +37,6 @@ pub use eval::{count_correct, count_in_top_k};
 pub use loss::{Steps, mse_over_steps, sequence_cross_entropy, sparse_softmax_cross_entropy};
 pub use metrics::EpochMetrics;
 pub use optim::adam_tf1;
-pub use tbptt::Tbptt;
 pub use task::{StepOutput, Task};
+pub use tbptt::Tbptt;
 pub use trainer::{Clip, Fitted, TrainerConfig, fit};

@@ -15,15 +15,14 @@ use std::str::FromStr;
 
 use burn::tensor::Device;
 use rnn_core::{
-    Activation, BasicRnnCellConfig, GruCellConfig, LstmCellConfig, MultiRnnCell, RnnCell,
-    RnnError,
+    Activation, BasicRnnCellConfig, GruCellConfig, LstmCellConfig, MultiRnnCell, RnnCell, RnnError,
 };
 use rnn_data::{BatchOptions, Mnist, MnistBatch};
 
 use crate::memory::{Estimate, recurrent_parameters};
 use crate::{
-    EpochMetrics, SequenceClassifier, StepOutput, Task, TrainError, TrainerConfig,
-    count_correct, fit, sparse_softmax_cross_entropy,
+    EpochMetrics, SequenceClassifier, StepOutput, Task, TrainError, TrainerConfig, count_correct,
+    fit, sparse_softmax_cross_entropy,
 };
 
 /// Pixels per row (the input size) and rows per image (the steps).

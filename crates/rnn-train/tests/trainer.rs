@@ -119,7 +119,10 @@ impl SumTask {
         }
     }
 
-    fn tampered(dev: &Device, tamper: impl Fn(&Model, usize, StepOutput) -> StepOutput + 'static) -> Self {
+    fn tampered(
+        dev: &Device,
+        tamper: impl Fn(&Model, usize, StepOutput) -> StepOutput + 'static,
+    ) -> Self {
         Self {
             tamper: Some(Box::new(tamper)),
             ..Self::new(dev, HIDDEN)
@@ -279,8 +282,8 @@ fn a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
         out
     });
     let err = fit(&config(dir.path(), 3, false), &task, &dev)
-    .err()
-    .expect("training must stop");
+        .err()
+        .expect("training must stop");
     let msg = err.to_string();
     assert!(
         msg.contains("NaN")
@@ -353,9 +356,7 @@ fn nan_gradients_under_global_norm_clipping_stop_training() {
         }
         out
     });
-    let err = fit(&config, &task, &dev)
-    .err()
-    .expect("training must stop");
+    let err = fit(&config, &task, &dev).err().expect("training must stop");
     let ckpt = dir.path().join("checkpoints/epoch-0001");
     assert_eq!(
         err.to_string(),
@@ -382,8 +383,8 @@ fn non_finite_weights_are_never_saved_as_the_last_good_checkpoint() {
         out
     });
     let err = fit(&config(dir.path(), 3, false), &task, &dev)
-    .err()
-    .expect("training must stop");
+        .err()
+        .expect("training must stop");
     let msg = err.to_string();
     let ckpt = dir.path().join("checkpoints/epoch-0001");
     assert!(
@@ -407,8 +408,8 @@ fn an_unwritable_output_directory_fails_before_the_first_step() {
     let dev = device();
     let task = SumTask::new(&dev, HIDDEN);
     let err = fit(&config(&file.join("out"), 1, false), &task, &dev)
-    .err()
-    .expect("an output directory under a file cannot be made");
+        .err()
+        .expect("an output directory under a file cannot be made");
     assert!(
         err.to_string().starts_with(&format!(
             "output directory `{}`: cannot be created",
