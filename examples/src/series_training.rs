@@ -33,8 +33,8 @@ pub struct SeriesTraining {
     pub n_steps: usize,
     /// Adam's learning rate (0.001; the dropout listing: 0.01).
     pub learning_rate: f64,
-    /// Seed of the window generator and of the device RNG at each block (`seed + block`;
-    /// the model's initial weights come from the caller's device seed).
+    /// Seed of the window generator (the model's initial weights and the dropout masks come
+    /// from the caller's device seed; the task does not reseed the device).
     pub seed: u64,
     /// Print the batch MSE every this many iterations (100); also the block of iterations
     /// between evaluations and checkpoints.
@@ -145,6 +145,12 @@ impl<M: SeriesModel> Task for SeriesTask<'_, M> {
 
     fn epoch_line(&self, _: &rnn_train::EpochMetrics) -> Option<String> {
         None
+    }
+
+    /// The caller seeded the device before building the model; the training continues that
+    /// stream (the dropout masks), as the book's run does.
+    fn seeds_device(&self) -> bool {
+        false
     }
 }
 

@@ -66,6 +66,15 @@ pub trait Task {
         let _ = (global_step, loss);
     }
 
+    /// Whether [`crate::fit`] seeds the device RNG: with the run's seed before building the
+    /// model and with `seed + epoch` at every epoch, which a resumed run needs to repeat an
+    /// uninterrupted one (default `true`). `false` leaves the RNG to the caller (a run that is
+    /// never resumed, e.g. the forecaster, which keeps the book run's random stream: weights
+    /// drawn after the caller's seed, dropout masks after them).
+    fn seeds_device(&self) -> bool {
+        true
+    }
+
     /// The line printed after each epoch; default: the seed's
     /// [`EpochMetrics::seed_line`] (`0 Train accuracy: 0.94 Test accuracy: 0.93`). `None`
     /// prints nothing.

@@ -90,9 +90,11 @@ fn seed_for_epoch(seed: u64, epoch: usize) -> u64 {
 
 /// Trains `task`'s model for `config.epochs` on the autodiff `device`.
 ///
-/// The device is seeded with `config.seed` and the model built ([`Task::model`]); with
+/// The device is seeded with `config.seed` (unless [`Task::seeds_device`] says no) and the
+/// model built ([`Task::model`]); with
 /// `config.resume`, the latest checkpoint in `config.out_dir` is loaded into it (after its
-/// hyper-parameters are checked). Each epoch seeds the device with `seed + epoch`, trains on
+/// hyper-parameters are checked). Each epoch seeds the device with `seed + epoch` (same
+/// condition), trains on
 /// [`Task::batches`] ([`Task::step`], Adam with TF 1.x defaults, `config.clip`), evaluates
 /// ([`Task::evaluate`] on `model.valid()`), prints [`Task::epoch_line`], writes a checkpoint
 /// and the metrics.
@@ -127,7 +129,9 @@ pub fn fit<T: Task>(
     checkpoint::clean_stale(&ckpt_dir);
     checkpoint::clean_stale(&config.out_dir);
     let mut optim = adam_tf1().init();
-    device.seed(config.seed);
+    if task.seeds_device() {
+        device.seed(config.seed);
+    }
     let mut model = task.model(device)?;
     let mut state = TrainingState {
         epochs_done: 0,
@@ -152,7 +156,9 @@ pub fn fit<T: Task>(
     };
 
     for epoch in state.epochs_done..config.epochs {
-        device.seed(seed_for_epoch(config.seed, epoch));
+        if task.seeds_device() {
+            device.seed(seed_for_epoch(config.seed, epoch));
+        }
         let batches = task.batches(epoch, device)?;
         let bar = progress_bar(config.progress, batches.len(), epoch);
         let started = Instant::now();
