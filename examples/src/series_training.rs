@@ -136,10 +136,10 @@ impl<M: SeriesModel> Task for SeriesTask<'_, M> {
     }
 
     fn after_step(&self, global_step: usize, loss: f32) {
-        if global_step % self.config.print_every == 0 {
+        if global_step.is_multiple_of(self.config.print_every) {
             self.curve.borrow_mut().push((global_step, loss));
             let mut report = self.report.borrow_mut();
-            (&mut **report)(global_step, loss);
+            (**report)(global_step, loss);
         }
     }
 

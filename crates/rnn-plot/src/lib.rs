@@ -176,6 +176,9 @@ impl Series {
     }
 }
 
+/// An axis range `(from, to)`.
+type Range = (f64, f64);
+
 /// Where a panel's legend sits.
 pub type LegendAt = SeriesLabelPosition;
 
@@ -240,7 +243,7 @@ impl Panel {
         self
     }
 
-    fn ranges(&self) -> Result<((f64, f64), (f64, f64)), PanelError> {
+    fn ranges(&self) -> Result<(Range, Range), PanelError> {
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for &(x, y) in self.series.iter().flat_map(|s| s.points.iter()) {
             if !(x.is_finite() && y.is_finite()) {
