@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use rnn_data::time_series::{RESOLUTION, T_MAX, T_MIN, full_curve, test_instance, time_series};
 
-use crate::plot::{BLUE, LegendAt, Panel, RED, Series, Style, figure};
+use crate::plot::{BLUE, LegendAt, Panel, RED, Series, Style, WHITE, figure};
 use crate::series_model::SeriesModel;
 
 /// The test instance's inputs as a model input `[1, n_steps, 1]` (the book's `X_new`).
@@ -54,7 +54,7 @@ fn instance_panel(title: &str, n_steps: usize) -> Panel {
         .with(Series::new(
             "target",
             target.collect(),
-            plotters::style::WHITE,
+            WHITE,
             Style::Stars { radius: 6 },
         ))
 }
@@ -84,12 +84,12 @@ pub fn time_series_figure(path: &Path, n_steps: usize) -> anyhow::Result<()> {
         ))
         .axis((T_MIN, T_MAX), (-17.0, 13.0))
         .legend(Some(LegendAt::LowerLeft));
-    figure(
+    Ok(figure(
         path,
         560,
         420,
         &[left, instance_panel("A training instance", n_steps)],
-    )
+    )?)
 }
 
 /// "Testing the model": the test instance (circles), its targets (stars) and `prediction`
@@ -104,7 +104,7 @@ pub fn testing_figure(path: &Path, title: &str, prediction: &[f32]) -> anyhow::R
         .collect();
     let panel =
         instance_panel(title, n_steps).with(Series::new("prediction", predicted, RED, Style::Dots));
-    figure(path, 700, 450, &[panel])
+    Ok(figure(path, 700, 450, &[panel])?)
 }
 
 /// The creative section's two panels: each sequence grown by the model from its first
@@ -140,7 +140,7 @@ pub fn creative_figure(
                 .legend((k == 0).then_some(LegendAt::LowerLeft))
         })
         .collect();
-    figure(path, 560, 420, &panels)
+    Ok(figure(path, 560, 420, &panels)?)
 }
 
 /// The book's real-valued creative seed: the series at `t = 30 + 0.1 k`, `k = 0..n_seed`

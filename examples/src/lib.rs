@@ -10,7 +10,6 @@ pub mod plot;
 pub mod series_model;
 pub mod series_training;
 
-use anyhow::Context;
 use burn::tensor::Device;
 
 /// Checks before any work that `--out` can be created and written (a probe file is created and
@@ -20,12 +19,10 @@ pub fn check_out_dir(out: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// The device a binary runs on: `--device NAME` if given, else `BURN_DEVICE`, else the build's
-/// preferred backend (wgpu when compiled in, else flex).
+/// preferred backend (wgpu when compiled in, else flex); rnn-train's
+/// [`rnn_train::args::device`], which `cargo xtask mnist` uses too.
 pub fn device(flag: Option<&str>) -> anyhow::Result<Device> {
-    match flag {
-        Some(name) => rnn_core::device::device_from_name(name).context("--device"),
-        None => rnn_core::device::default_device().context("BURN_DEVICE"),
-    }
+    Ok(rnn_train::args::device(flag)?)
 }
 
 use burn::tensor::{Tensor, TensorData};

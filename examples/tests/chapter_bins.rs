@@ -29,6 +29,26 @@ fn numbers(text: &str) -> Vec<f32> {
         .collect()
 }
 
+/// `rows x cols` numbers printed after `label`, as rows.
+fn matrix(text: &str, label: &str, rows: usize, cols: usize) -> Vec<Vec<f64>> {
+    let v = numbers(block(text, label));
+    assert_eq!(v.len(), rows * cols, "{label}:\n{text}");
+    v.chunks(cols)
+        .map(|r| r.iter().map(|&x| x as f64).collect())
+        .collect()
+}
+
+/// `a [n, k] b [k, m]` in f64.
+fn matmul(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    a.iter()
+        .map(|row| {
+            (0..b[0].len())
+                .map(|j| row.iter().zip(b).map(|(x, br)| x * br[j]).sum())
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn manual_rnn_prints_y0_and_y1() {
     let out = run(env!("CARGO_BIN_EXE_manual_rnn"));
@@ -36,7 +56,38 @@ fn manual_rnn_prints_y0_and_y1() {
         out.contains("Y0 [4, 5]") && out.contains("Y1 [4, 5]"),
         "{out}"
     );
-    assert!(out.contains("shape:  [4, 5]"), "{out}");
+    // Recomputed here in f64 from the printed weights and the chapter's inputs (b = 0):
+    // Y0 = tanh(X0 Wx), Y1 = tanh(Y0 Wy + X1 Wx).
+    let wx = matrix(&out, "Wx [3, 5]", 3, 5);
+    let wy = matrix(&out, "Wy [5, 5]", 5, 5);
+    let rows = |x: &[[f32; 3]; 4]| -> Vec<Vec<f64>> {
+        x.iter()
+            .map(|r| r.iter().map(|&v| v as f64).collect())
+            .collect()
+    };
+    let tanh = |m: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+        m.into_iter()
+            .map(|r| r.into_iter().map(f64::tanh).collect())
+            .collect()
+    };
+    let y0 = tanh(matmul(&rows(&examples::X0), &wx));
+    let pre1 = matmul(&y0, &wy);
+    let x1wx = matmul(&rows(&examples::X1), &wx);
+    let y1 = tanh(
+        pre1.iter()
+            .zip(&x1wx)
+            .map(|(a, b)| a.iter().zip(b).map(|(p, q)| p + q).collect())
+            .collect(),
+    );
+    for (name, want) in [("Y0 [4, 5]", y0), ("Y1 [4, 5]", y1)] {
+        let got = matrix(&out, name, 4, 5);
+        for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+            assert!(
+                (g - w).abs() < 1e-4,
+                "{name}: printed {g}, recomputed {w}\n{out}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -91,11 +142,42 @@ fn variable_length_zeroes_the_padded_step_and_keeps_the_state() {
     );
 }
 
+/// The numbers of the list printed after `label` on its line (`label: [a, b, ...]`).
+fn list(text: &str, label: &str) -> Vec<f32> {
+    let line = text
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("`{label}` in:\n{text}"));
+    numbers(&line[line.find(label).unwrap() + label.len()..])
+}
+
 #[test]
 fn deep_rnn_has_one_state_per_layer() {
     let out = run(env!("CARGO_BIN_EXE_deep_rnn"));
     assert!(out.contains("outputs [2, 5, 100]"), "{out}");
+    let mut states = Vec::new();
     for k in 0..3 {
-        assert!(out.contains(&format!("layer {k} state [2, 100]")), "{out}");
+        let label = format!("layer {k} state [2, 100], first 4 units of each instance:");
+        let s = list(&out, &label);
+        assert_eq!(s.len(), 8, "{out}");
+        // tanh states, not all zero.
+        assert!(s.iter().all(|v| v.abs() < 1.0), "layer {k}: {s:?}");
+        assert!(s.iter().any(|v| v.abs() > 1e-3), "layer {k}: {s:?}");
+        states.push(s);
     }
+    // A basic cell's state is its output: the top layer's final state equals the outputs'
+    // last step (TF's MultiRNNCell; both printed to full precision), and the layers differ.
+    let last = list(
+        &out,
+        "outputs at the last step, first 4 units of each instance:",
+    );
+    assert_eq!(last.len(), 8, "{out}");
+    for (s, o) in states[2].iter().zip(&last) {
+        assert!(
+            (s - o).abs() < 1e-6,
+            "top state {s} vs last output {o}\n{out}"
+        );
+    }
+    assert_ne!(states[0], states[1]);
+    assert_ne!(states[1], states[2]);
 }

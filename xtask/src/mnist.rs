@@ -1,8 +1,8 @@
-//! `cargo xtask mnist`: the book's MNIST sequence classifier. Each image is read as 28 time
-//! steps of 28 pixels by a recurrent cell (basic tanh of 150 units by default); a dense layer
-//! of 10 logits sits on the last output; Adam (lr 0.001, TF 1.x defaults), batch 150, sparse
-//! softmax cross-entropy. Prints the seed's line each epoch, writes metrics, checkpoints and a
-//! PNG learning curve.
+//! `cargo xtask mnist`: a command line over rnn-train's MNIST task ([`rnn_train::mnist`]: the
+//! book's sequence classifier, each image read as 28 time steps of 28 pixels, basic tanh of
+//! 150 units by default, Adam lr 0.001, batch 150). This file holds only what a command adds:
+//! the flags, finding (and announcing a download of) the data, the checks before any work,
+//! the thread pool, and the PNG learning curve (rnn-plot).
 //!
 //! Before any work (in this order): a run that would need more memory than the machine has is
 //! refused with the estimate ([`memory_estimate`]); `--out` is probed for writing; a resume
@@ -14,31 +14,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use burn::tensor::Device;
-use clap::{Args, ValueEnum};
-use rnn_core::{BasicRnnCellConfig, GruCellConfig, LstmCellConfig, MultiRnnCell, RnnCell};
+use clap::Args;
 use rnn_data::{
-    BatchOptions, DEFAULT_MIRRORS, Downloader, MNIST_DIR_ENV, MNIST_FILES, Mnist, MnistSplit,
-    default_cache_dir, resolve_data_dir,
+    DEFAULT_MIRRORS, Downloader, MNIST_DIR_ENV, MNIST_FILES, Mnist, MnistSplit, default_cache_dir,
+    resolve_data_dir,
 };
-use rnn_train::{
-    EpochMetrics, SequenceClassifier, StepOutput, TrainError, TrainerConfig, count_correct, fit,
-    sparse_softmax_cross_entropy,
-};
-
-use examples::memory::{self, Estimate};
-use examples::plot::{BLUE, LegendAt, Panel, RED, Series, Style, figure};
-
-/// The cell reading the rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CellKind {
-    /// `BasicRnnCell` (tanh), the book's choice.
-    Basic,
-    /// `LstmCell`.
-    Lstm,
-    /// `GruCell`.
-    Gru,
-}
+use rnn_plot::{BLUE, Curve, RED, learning_curve};
+use rnn_train::EpochMetrics;
+use rnn_train::args::positive_f64;
+use rnn_train::memory;
+use rnn_train::mnist::{ActivationKind, CellKind, MnistConfig};
 
 /// Flags of `cargo xtask mnist`.
 #[derive(Debug, Clone, Args)]
@@ -56,9 +41,12 @@ pub struct MnistArgs {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 0.001, value_parser = positive_f64)]
     pub lr: f64,
-    /// The recurrent cell.
-    #[arg(long, value_enum, default_value_t = CellKind::Basic)]
+    /// The recurrent cell: basic, lstm or gru.
+    #[arg(long, default_value_t = CellKind::Basic, value_parser = str::parse::<CellKind>)]
     pub cell: CellKind,
+    /// Activation of the basic cell: tanh or relu (LSTM and GRU accept only tanh, their own).
+    #[arg(long, default_value_t = ActivationKind::Tanh, value_parser = str::parse::<ActivationKind>)]
+    pub activation: ActivationKind,
     /// Stacked recurrent layers.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=32))]
     pub layers: u64,
@@ -97,17 +85,6 @@ pub struct MnistArgs {
     pub max_memory_gib: Option<f64>,
 }
 
-fn positive_f64(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|e| format!("`{s}` is not a number: {e}"))?;
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(format!("expected a finite number > 0, got {s}"))
-    }
-}
-
 /// What a run ends with (read by the tests; the binary prints it).
 #[derive(Debug, Clone)]
 #[allow(dead_code)]
@@ -117,56 +94,20 @@ pub struct Summary {
     pub plot: PathBuf,
 }
 
-/// Weight blocks per layer: the basic cell 1, GRU 3, LSTM 4.
-fn gates(cell: CellKind) -> u128 {
-    match cell {
-        CellKind::Basic => 1,
-        CellKind::Gru => 3,
-        CellKind::Lstm => 4,
+impl MnistArgs {
+    /// The task's settings from the flags.
+    pub fn config(&self) -> MnistConfig {
+        MnistConfig {
+            cell: self.cell,
+            activation: self.activation,
+            hidden: self.hidden as usize,
+            layers: self.layers as usize,
+            batch_size: self.batch_size as usize,
+            learning_rate: self.lr,
+            seed: self.seed,
+            train_limit: self.train_limit.map(|n| n as usize),
+        }
     }
-}
-
-/// The evaluation batch (the test set goes through in batches of this many).
-const EVAL_BATCH: usize = 1000;
-
-/// What the run needs, roughly (see `examples::memory` for how close it comes): the parameters (layers of `gates * H * (I + H + 1)`, the
-/// dense layer `10 (H + 1)`) four times (weights, gradients, Adam's two moments); the larger
-/// of the training step's activations (per unit, step, layer and example: the output, the
-/// gates, and their gradients) and the evaluation batch's (outputs and gates of 1000
-/// examples, two layers at a time); MNIST decoded (70,000 x 785 bytes).
-pub fn memory_estimate(args: &MnistArgs) -> Estimate {
-    let (h, l, b, g) = (
-        args.hidden as u128,
-        args.layers as u128,
-        args.batch_size as u128,
-        gates(args.cell),
-    );
-    let t = 28u128;
-    let params = memory::recurrent_parameters(28, l, h, g) + 10 * (h + 1);
-    let train = b * t * l * h * (g + 2);
-    let eval = EVAL_BATCH as u128 * t * h * (g + 1) * l.min(2);
-    Estimate::new(params, 4, train.max(eval), 70_000 * 785)
-}
-
-/// The flags that shape the model and its training, recorded in each checkpoint; a resume
-/// with other values is refused, naming the flag.
-fn hyper_parameters(args: &MnistArgs) -> Vec<(String, String)> {
-    let cell = format!("{:?}", args.cell).to_lowercase();
-    let limit = args
-        .train_limit
-        .map_or_else(|| "none".to_string(), |n| n.to_string());
-    [
-        ("--cell", cell),
-        ("--hidden", args.hidden.to_string()),
-        ("--layers", args.layers.to_string()),
-        ("--batch-size", args.batch_size.to_string()),
-        ("--lr", args.lr.to_string()),
-        ("--train-limit", limit),
-        ("--seed", args.seed.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
 }
 
 /// Archive sizes, for the download notice.
@@ -279,16 +220,11 @@ fn clean_stale_downloads(dir: &Path) {
 
 /// Runs `cargo xtask mnist` with `args`.
 pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
-    let what = format!(
-        "--cell {} --hidden {} --layers {} --batch-size {}",
-        format!("{:?}", args.cell).to_lowercase(),
-        args.hidden,
-        args.layers,
-        args.batch_size
-    );
+    let config = args.config();
+    config.validate()?;
     memory::check(
-        &what,
-        &memory_estimate(args),
+        &config.describe(),
+        &config.memory_estimate(),
         &memory::limit(args.max_memory_gib, "--max-memory-gib"),
         "--hidden, --layers or --batch-size (or raise --max-memory-gib)",
     )?;
@@ -305,14 +241,17 @@ pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
     {
         eprintln!("warning: --threads {n}: the thread pool had already started; keeping it");
     }
-    let device = match &args.device {
-        Some(name) => rnn_core::device::device_from_name(name).context("--device")?,
-        None => rnn_core::device::default_device().context("BURN_DEVICE")?,
-    };
+    let device = rnn_train::args::device(args.device.as_deref())?;
     rnn_train::checkpoint::probe_writable(&args.out, "--out")?;
+    let trainer = config.trainer(
+        args.epochs as usize,
+        args.out.clone(),
+        args.resume,
+        !args.quiet,
+    );
     if args.resume {
         let ckpts = args.out.join("checkpoints");
-        if rnn_train::checkpoint::resume_point(&ckpts, args.seed, &hyper_parameters(args))?
+        if rnn_train::checkpoint::resume_point(&ckpts, args.seed, &trainer.hyper_parameters)?
             .is_none()
         {
             anyhow::bail!(
@@ -329,47 +268,22 @@ pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
         mnist.train = first(&mnist.train, n as usize)?;
     }
     println!(
-        "MNIST from {}: {} training and {} test images; {} {:?} layer(s) of {} on {} ({} thread(s))",
+        "MNIST from {}: {} training and {} test images; {} {} layer(s) of {} ({}) on {} ({} thread(s))",
         data_dir.display(),
         mnist.train.len(),
         mnist.test.len(),
-        args.layers,
-        args.cell,
-        args.hidden,
+        config.layers,
+        config.cell,
+        config.hidden,
+        config.activation,
         rnn_core::device::device_name(&device),
         rayon::current_num_threads()
     );
-    let train_device = device.clone().autodiff();
-    train_device.seed(args.seed);
-    let (h, layers) = (args.hidden as usize, args.layers as usize);
-    let sizes = |k: usize| if k == 0 { 28 } else { h };
-    let history = match args.cell {
-        CellKind::Basic => train(
-            args,
-            &mnist,
-            &train_device,
-            (0..layers)
-                .map(|k| BasicRnnCellConfig::new(sizes(k), h).init(&train_device))
-                .collect::<Result<_, _>>()?,
-        )?,
-        CellKind::Lstm => train(
-            args,
-            &mnist,
-            &train_device,
-            (0..layers)
-                .map(|k| LstmCellConfig::new(sizes(k), h).init(&train_device))
-                .collect::<Result<_, _>>()?,
-        )?,
-        CellKind::Gru => train(
-            args,
-            &mnist,
-            &train_device,
-            (0..layers)
-                .map(|k| GruCellConfig::new(sizes(k), h).init(&train_device))
-                .collect::<Result<_, _>>()?,
-        )?,
-    };
-    let (history, checkpoint) = history;
+    let fitted = rnn_train::mnist::train(&config, &mnist, &trainer, &device.autodiff())?;
+    let (history, checkpoint) = (
+        fitted.history,
+        fitted.checkpoint.context("a checkpoint was written")?,
+    );
     let plot = args.out.join("learning_curve.png");
     plot_history(&plot, &history)?;
     let last = history.last().context("no epoch ran")?;
@@ -405,81 +319,23 @@ fn first(split: &MnistSplit, n: usize) -> anyhow::Result<MnistSplit> {
     )?)
 }
 
-fn train<C: RnnCell>(
-    args: &MnistArgs,
-    mnist: &Mnist,
-    device: &Device,
-    cells: Vec<C>,
-) -> anyhow::Result<(Vec<EpochMetrics>, PathBuf)> {
-    let model = SequenceClassifier::new(MultiRnnCell::new(cells)?, 10, device);
-    let config = TrainerConfig {
-        epochs: args.epochs as usize,
-        learning_rate: args.lr,
-        seed: args.seed,
-        out_dir: args.out.clone(),
-        resume: args.resume,
-        clip: None,
-        progress: !args.quiet,
-        hyper_parameters: hyper_parameters(args),
-    };
-    let options = BatchOptions::new(args.batch_size as usize).seed(args.seed);
-    let eval_device = device.clone().inner();
-    let fitted = fit(
-        &config,
-        model,
-        device,
-        |epoch| {
-            mnist
-                .train
-                .batches(&options, epoch as u64, device)
-                .map_err(|e| TrainError::Data(e.to_string()))
-        },
-        |m, batch| {
-            let count = batch.len();
-            let logits = m.forward(batch.images)?;
-            let correct = count_correct(logits.clone(), batch.labels.clone())?;
-            Ok(StepOutput {
-                loss: sparse_softmax_cross_entropy(logits, batch.labels)?,
-                correct,
-                count,
-            })
-        },
-        |m| {
-            let mut correct = 0;
-            for batch in mnist
-                .test
-                .in_order(EVAL_BATCH, &eval_device)
-                .map_err(|e| TrainError::Data(e.to_string()))?
-            {
-                correct += count_correct(m.forward(batch.images)?, batch.labels)?;
-            }
-            Ok(correct as f64 / mnist.test.len() as f64)
-        },
-    )?;
-    Ok((
-        fitted.history,
-        fitted.checkpoint.context("a checkpoint was written")?,
-    ))
-}
-
+/// The learning curve: accuracy per epoch, training (whole epoch) and test.
 fn plot_history(path: &Path, history: &[EpochMetrics]) -> anyhow::Result<()> {
-    let series = |name, color, f: fn(&EpochMetrics) -> f64| {
-        let points = history.iter().map(|m| (m.epoch as f64, f(m))).collect();
-        let style = if history.len() <= 40 {
-            Style::LineWithPoints {
-                width: 2,
-                radius: 3,
-            }
-        } else {
-            Style::Line { width: 2 }
-        };
-        Series::new(name, points, color, style)
+    let curve = |label: &str, color, f: fn(&EpochMetrics) -> f64| Curve {
+        label: label.to_string(),
+        color,
+        points: history.iter().map(|m| (m.epoch, f(m))).collect(),
     };
-    let panel = Panel::new("MNIST row by row: accuracy per epoch", "epoch", "accuracy")
-        .with(series("train (whole epoch)", BLUE, |m| m.train_accuracy))
-        .with(series("test", RED, |m| m.test_accuracy))
-        .legend(Some(LegendAt::LowerRight));
-    figure(path, 800, 500, &[panel])
+    learning_curve(
+        path,
+        "MNIST row by row: accuracy per epoch",
+        "accuracy",
+        &[
+            curve("train (whole epoch)", BLUE, |m| m.train_accuracy),
+            curve("test", RED, |m| m.test_accuracy),
+        ],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -510,10 +366,18 @@ mod tests {
             (&["--lr", "nan"][..], "--lr"),
             (&["--cell", "rnn"][..], "--cell"),
             (&["--layers", "0"][..], "--layers"),
+            (&["--activation", "sigmoid"][..], "--activation"),
         ] {
             let err = parse(flags).unwrap_err();
             assert!(err.contains(needle), "{flags:?}: {err}");
         }
+        let args = parse(&["--cell", "lstm", "--activation", "relu", "--quiet"]).unwrap();
+        let err = run(&args).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`--activation`: expected tanh with --cell lstm (its gates fix their activations), \
+             got relu"
+        );
         let args = parse(&["--device", "tpu", "--quiet"]).unwrap();
         let err = run(&args).unwrap_err();
         assert!(format!("{err:#}").contains("`tpu`"), "{err:#}");
@@ -564,6 +428,15 @@ mod tests {
             "{err}"
         );
         args.hidden = 150;
+        args.activation = ActivationKind::Relu;
+        let err = run(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "--activation: the checkpoint was trained with tanh, the command line says relu"
+            ),
+            "{err}"
+        );
+        args.activation = ActivationKind::Tanh;
         args.lr = 0.001;
         let err = run(&args).unwrap_err().to_string();
         assert!(
@@ -577,7 +450,7 @@ mod tests {
     #[test]
     fn sizes_that_need_tens_of_gib_are_refused_up_front() {
         // The book's run: ~80 MB, most of it the decoded data set and the evaluation batch.
-        let book = memory_estimate(&parse(&[]).unwrap());
+        let book = parse(&[]).unwrap().config().memory_estimate();
         let mb = book.total() as f64 / 1e6;
         assert!((50.0..150.0).contains(&mb), "{book:?}");
         let args = parse(&[
@@ -590,19 +463,22 @@ mod tests {
             "--quiet",
         ])
         .unwrap();
-        let need = memory::gib(memory_estimate(&args).total());
+        let need = memory::gib(args.config().memory_estimate().total());
         assert!(need > 60.0, "{need}");
         let err = run(&args).unwrap_err().to_string();
         assert!(
             err.starts_with(&format!(
-                "--cell basic --hidden 8192 --layers 32 --batch-size 150 needs about \
-                 {need:.1} GiB ("
+                "--cell basic --activation tanh --hidden 8192 --layers 32 --batch-size 150 \
+                 needs about {need:.1} GiB ("
             )) && err.contains("more than the limit --max-memory-gib 16: refused before starting"),
             "{err}"
         );
         // LSTM counts four gate blocks.
         let lstm = parse(&["--cell", "lstm", "--hidden", "8192", "--layers", "32"]).unwrap();
-        assert!(memory_estimate(&lstm).parameters > 3 * memory_estimate(&args).parameters);
+        assert!(
+            lstm.config().memory_estimate().parameters
+                > 3 * args.config().memory_estimate().parameters
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::error::BoxedError;
 use crate::metrics::EpochMetrics;
 
 /// How many checkpoints stay on disk.
@@ -169,7 +170,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8], what: &'static str) -> Result
 /// removes a probe file in it. `what` names the directory in the error (e.g. `--out`).
 pub fn probe_writable(dir: &Path, what: &'static str) -> Result<(), TrainError> {
     fs::create_dir_all(dir)
-        .map_err(|e| TrainError::file(what, dir, format!("cannot be created: {e}")))?;
+        .map_err(|source| TrainError::file(what, dir, IoCause::new("cannot be created", source)))?;
     let probe = dir.join(temp_name("write-probe"));
     let written = fs::OpenOptions::new()
         .write(true)
@@ -177,7 +178,22 @@ pub fn probe_writable(dir: &Path, what: &'static str) -> Result<(), TrainError> 
         .open(&probe)
         .and_then(|mut f| f.write_all(b"probe"));
     let _ = fs::remove_file(&probe);
-    written.map_err(|e| TrainError::file(what, dir, format!("not writable: {e}")))
+    written.map_err(|source| TrainError::file(what, dir, IoCause::new("not writable", source)))
+}
+
+/// An I/O error with what was being done: `not writable: Permission denied (os error 13)`.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}: {source}")]
+struct IoCause {
+    doing: &'static str,
+    #[source]
+    source: std::io::Error,
+}
+
+impl IoCause {
+    fn new(doing: &'static str, source: std::io::Error) -> Self {
+        Self { doing, source }
+    }
 }
 
 /// Whether process `pid` is gone: `Some` where `/proc` tells, `None` elsewhere.
@@ -304,36 +320,36 @@ pub fn save<M: Module>(
         });
     }
     let final_dir = dir.join(&name);
-    let err = |e: &dyn std::fmt::Display| TrainError::file("checkpoint", &final_dir, e);
-    fs::create_dir_all(dir).map_err(|e| err(&e))?;
+    let err = |e: BoxedError| TrainError::file("checkpoint", &final_dir, e);
+    fs::create_dir_all(dir).map_err(|e| err(e.into()))?;
     let tmp = dir.join(temp_name(&name));
     // `create_dir`, not `create_dir_all`: fails if the name exists, so the directory is ours.
-    fs::create_dir(&tmp).map_err(|e| err(&e))?;
+    fs::create_dir(&tmp).map_err(|e| err(e.into()))?;
     let written = (|| -> Result<(), TrainError> {
         model
             .clone()
             .save_file(tmp.join("model.bpk"))
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(e.into()))?;
         optim
             .to_record()
             .save(tmp.join("optimizer.bpk"))
-            .map_err(|e| err(&e))?;
-        let json = serde_json::to_vec_pretty(state).map_err(|e| err(&e))?;
+            .map_err(|e| err(e.into()))?;
+        let json = serde_json::to_vec_pretty(state).map_err(|e| err(e.into()))?;
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(tmp.join("state.json"))
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(e.into()))?;
         f.write_all(&json)
             .and_then(|()| f.sync_all())
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(e.into()))?;
         testing::at(testing::Stage::CheckpointFilesWritten, &tmp);
         if final_dir.exists() {
             // A checkpoint of the same epoch that `latest` does not point at (a killed run
             // renamed it in but never updated the pointer): replaced.
-            fs::remove_dir_all(&final_dir).map_err(|e| err(&e))?;
+            fs::remove_dir_all(&final_dir).map_err(|e| err(e.into()))?;
         }
-        fs::rename(&tmp, &final_dir).map_err(|e| err(&e))?;
+        fs::rename(&tmp, &final_dir).map_err(|e| err(e.into()))?;
         sync_dir(dir);
         Ok(())
     })();

@@ -2,6 +2,10 @@
 
 use std::path::PathBuf;
 
+/// Any error as a cause: `std::io::Error`, a data crate's error, or a plain message (`String`
+/// and `&str` convert).
+pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// What can go wrong while training.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -73,19 +77,49 @@ pub enum TrainError {
         /// The checkpoint directory.
         checkpoint: PathBuf,
     },
-    /// A checkpoint or metrics file could not be written or read.
-    #[error("{what} `{path}`: {reason}")]
+    /// A checkpoint or metrics file could not be written or read. The message repeats the
+    /// cause (so a one-line print says it all); `source()` gives it as a value (an
+    /// `std::io::Error`, a JSON or recorder error, or a message).
+    #[error("{what} `{path}`: {source}")]
     File {
         /// What the file is (checkpoint, metrics, ...).
         what: &'static str,
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        reason: String,
+        #[source]
+        source: BoxedError,
     },
-    /// The data source failed (a batch could not be built).
+    /// The data source failed (a batch could not be built); the data crate's error is the
+    /// source (repeated in the message).
     #[error("data: {0}")]
-    Data(String),
+    Data(#[source] BoxedError),
+    /// A task's model failed outside rnn-core (its own forward pass); the cause is the
+    /// source (repeated in the message).
+    #[error("model: {0}")]
+    Model(#[source] BoxedError),
+    /// A run whose estimated memory exceeds the limit, refused before it starts
+    /// ([`crate::memory::check`]).
+    #[error("{what} needs about {need}, more than {limit}: refused before starting; lower {lower}")]
+    TooLarge {
+        /// The run's shaping flags (`--hidden 8192 --layers 32`).
+        what: String,
+        /// The estimate, in GiB, by part.
+        need: String,
+        /// The limit and where it comes from (`the limit --max-memory-gib 16`).
+        limit: String,
+        /// The flags that make the run smaller.
+        lower: String,
+    },
+    /// The device named by `--device` or `BURN_DEVICE` is not compiled in.
+    #[error("{from}: {source}")]
+    Device {
+        /// Where the name came from (`--device`, `BURN_DEVICE`).
+        from: &'static str,
+        /// rnn-core's error (names the device and those available).
+        #[source]
+        source: rnn_core::RnnError,
+    },
     /// An rnn-core error (shapes, lengths) from the model.
     #[error(transparent)]
     Rnn(#[from] rnn_core::RnnError),
@@ -101,12 +135,22 @@ impl TrainError {
         }
     }
 
-    /// Shorthand for [`TrainError::File`].
-    pub fn file(what: &'static str, path: impl Into<PathBuf>, reason: impl ToString) -> Self {
+    /// Shorthand for [`TrainError::File`]: `cause` is an error (kept as the source) or a
+    /// message.
+    pub fn file(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+        cause: impl Into<BoxedError>,
+    ) -> Self {
         TrainError::File {
             what,
             path: path.into(),
-            reason: reason.to_string(),
+            source: cause.into(),
         }
+    }
+
+    /// Shorthand for [`TrainError::Data`], keeping `cause` as the source.
+    pub fn data(cause: impl Into<BoxedError>) -> Self {
+        TrainError::Data(cause.into())
     }
 }

@@ -18,7 +18,8 @@ pub struct EpochMetrics {
     pub train_batch_accuracy: f64,
     /// Accuracy over the whole epoch's training batches.
     pub train_accuracy: f64,
-    /// Accuracy on the evaluation set, the model in evaluation mode.
+    /// Accuracy on the evaluation set, the model in evaluation mode; for a regression task,
+    /// its evaluation figure instead ([`crate::Task::evaluation_name`]: the forecaster's MSE).
     pub test_accuracy: f64,
     /// Wall time of the epoch's training, in seconds (evaluation excluded).
     pub train_seconds: f64,

@@ -16,11 +16,12 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::{self, TrainingState};
 use crate::metrics::{EpochMetrics, write_metrics};
+use crate::task::Task;
 use crate::{TrainError, adam_tf1, clip_by_global_norm, clip_by_value};
 
 /// Gradient clipping applied before each optimiser step.
@@ -57,17 +58,6 @@ pub struct TrainerConfig {
     pub hyper_parameters: Vec<(String, String)>,
 }
 
-/// What a training step returns: the loss to differentiate (`[1]`) and how many of its
-/// `count` examples were classified right (0 for regression).
-pub struct StepOutput {
-    /// The loss, `[1]`, on an autodiff device.
-    pub loss: Tensor<1>,
-    /// Examples classified correctly.
-    pub correct: usize,
-    /// Examples in the batch.
-    pub count: usize,
-}
-
 /// The result of [`fit`].
 pub struct Fitted<M> {
     /// The trained model.
@@ -98,7 +88,16 @@ fn seed_for_epoch(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_add(epoch as u64)
 }
 
-/// Trains `model` for `config.epochs`.
+/// Trains `task`'s model for `config.epochs` on the autodiff `device`.
+///
+/// The device is seeded with `config.seed` (unless [`Task::seeds_device`] says no) and the
+/// model built ([`Task::model`]); with
+/// `config.resume`, the latest checkpoint in `config.out_dir` is loaded into it (after its
+/// hyper-parameters are checked). Each epoch seeds the device with `seed + epoch` (same
+/// condition), trains on
+/// [`Task::batches`] ([`Task::step`], Adam with TF 1.x defaults, `config.clip`), evaluates
+/// ([`Task::evaluate`] on `model.valid()`), prints [`Task::epoch_line`], writes a checkpoint
+/// and the metrics.
 ///
 /// Before the first step the output directory is created and probed for writing (an
 /// unwritable one fails now, not after an epoch), and what a killed run left there (temporary
@@ -110,24 +109,11 @@ fn seed_for_epoch(seed: u64, epoch: usize) -> u64 {
 /// or when the weights are not all finite at the end of an epoch
 /// ([`TrainError::NonFiniteWeights`]: that checkpoint is not written). Without global-norm
 /// clipping a NaN gradient shows as a NaN loss at the next step, or in the weights' check.
-///
-/// - `device`: the autodiff device the model lives on (seeded each epoch).
-/// - `epoch_batches(epoch)`: that epoch's training batches, shuffled as the caller likes (use
-///   the epoch in the shuffle seed for resumable runs).
-/// - `train_step(&model, batch)`: the forward pass and loss.
-/// - `evaluate(&model.valid())`: test accuracy with gradients off.
-pub fn fit<M, B, I>(
+pub fn fit<T: Task>(
     config: &TrainerConfig,
-    model: M,
+    task: &T,
     device: &Device,
-    mut epoch_batches: impl FnMut(usize) -> Result<I, TrainError>,
-    mut train_step: impl FnMut(&M, B) -> Result<StepOutput, TrainError>,
-    mut evaluate: impl FnMut(&M) -> Result<f64, TrainError>,
-) -> Result<Fitted<M>, TrainError>
-where
-    M: Module,
-    I: ExactSizeIterator<Item = B>,
-{
+) -> Result<Fitted<T::Model>, TrainError> {
     if config.epochs == 0 {
         return Err(TrainError::invalid("epochs", "at least 1", 0));
     }
@@ -143,7 +129,10 @@ where
     checkpoint::clean_stale(&ckpt_dir);
     checkpoint::clean_stale(&config.out_dir);
     let mut optim = adam_tf1().init();
-    let mut model = model;
+    if task.seeds_device() {
+        device.seed(config.seed);
+    }
+    let mut model = task.model(device)?;
     let mut state = TrainingState {
         epochs_done: 0,
         global_step: 0,
@@ -167,16 +156,19 @@ where
     };
 
     for epoch in state.epochs_done..config.epochs {
-        device.seed(seed_for_epoch(config.seed, epoch));
-        let batches = epoch_batches(epoch)?;
+        if task.seeds_device() {
+            device.seed(seed_for_epoch(config.seed, epoch));
+        }
+        let batches = task.batches(epoch, device)?;
         let bar = progress_bar(config.progress, batches.len(), epoch);
         let started = Instant::now();
         let (mut loss_sum, mut n_batches, mut correct, mut count) =
             (0.0f64, 0usize, 0usize, 0usize);
         let mut last_batch_accuracy = 0.0;
         for (step, batch) in batches.enumerate() {
-            let out = train_step(&model, batch)?;
+            let out = task.step(&model, batch)?;
             let loss_value = out.loss.clone().into_scalar::<f32>();
+            task.after_step(state.global_step, loss_value);
             if !loss_value.is_finite() {
                 bar.abandon();
                 return Err(TrainError::NonFiniteLoss {
@@ -219,7 +211,7 @@ where
         bar.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
         let eval_started = Instant::now();
-        let test_accuracy = evaluate(&model.valid())?;
+        let test_accuracy = task.evaluate(&model.valid())?;
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / n_batches.max(1) as f64,
@@ -229,7 +221,9 @@ where
             train_seconds,
             eval_seconds: eval_started.elapsed().as_secs_f64(),
         };
-        println!("{}", metrics.seed_line());
+        if let Some(line) = task.epoch_line(&metrics) {
+            println!("{line}");
+        }
         state.history.push(metrics);
         state.epochs_done = epoch + 1;
         last_checkpoint = Some(checkpoint::save(&ckpt_dir, &model, &optim, &state)?);

@@ -4,6 +4,7 @@
 //! checkpoint write killed midway (a child process, SIGKILL) resumes from the one before, and
 //! a resume with other hyper-parameters names the flag.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor};
 use rnn_core::{BasicRnnCell, BasicRnnCellConfig};
 use rnn_train::checkpoint::testing::{self, Stage};
 use rnn_train::{
-    Clip, SequenceClassifier, StepOutput, TrainError, TrainerConfig, count_correct, fit,
+    Clip, SequenceClassifier, StepOutput, Task, TrainError, TrainerConfig, count_correct, fit,
     sparse_softmax_cross_entropy,
 };
 
@@ -81,7 +82,7 @@ fn config(dir: &Path, epochs: usize, resume: bool) -> TrainerConfig {
     config_of(dir, epochs, resume, HIDDEN)
 }
 
-fn step(m: &Model, (x, y): (Tensor<3>, Tensor<1, Int>)) -> Result<StepOutput, TrainError> {
+fn step(m: &Model, (x, y): Batch) -> Result<StepOutput, TrainError> {
     let logits = m.forward(x)?;
     let correct = count_correct(logits.clone(), y.clone())?;
     Ok(StepOutput {
@@ -89,6 +90,89 @@ fn step(m: &Model, (x, y): (Tensor<3>, Tensor<1, Int>)) -> Result<StepOutput, Tr
         correct,
         count: B,
     })
+}
+
+type Batch = (Tensor<3>, Tensor<1, Int>);
+
+/// Changes a step's output: `(model, calls so far including this one, output)`.
+type Tamper = Box<dyn Fn(&Model, usize, StepOutput) -> StepOutput>;
+
+/// The tests' task: the fixed batches (rotated by the epoch, a resumable shuffle), a basic
+/// cell of `hidden`, accuracy over the training batches; `tamper` plants NaNs in chosen steps
+/// (and then evaluation says 0.5 without running).
+struct SumTask {
+    hidden: usize,
+    batches: Vec<Batch>,
+    tamper: Option<Tamper>,
+    calls: Cell<usize>,
+    batches_asked: Cell<usize>,
+}
+
+impl SumTask {
+    fn new(dev: &Device, hidden: usize) -> Self {
+        Self {
+            hidden,
+            batches: data(dev),
+            tamper: None,
+            calls: Cell::new(0),
+            batches_asked: Cell::new(0),
+        }
+    }
+
+    fn tampered(
+        dev: &Device,
+        tamper: impl Fn(&Model, usize, StepOutput) -> StepOutput + 'static,
+    ) -> Self {
+        Self {
+            tamper: Some(Box::new(tamper)),
+            ..Self::new(dev, HIDDEN)
+        }
+    }
+}
+
+impl Task for SumTask {
+    type Model = Model;
+    type Batch = Batch;
+
+    fn model(&self, device: &Device) -> Result<Model, TrainError> {
+        Ok(model_of(device, self.hidden))
+    }
+
+    fn batches(
+        &self,
+        epoch: usize,
+        _device: &Device,
+    ) -> Result<impl ExactSizeIterator<Item = Batch>, TrainError> {
+        self.batches_asked.set(self.batches_asked.get() + 1);
+        let mut b = self.batches.clone();
+        if self.tamper.is_none() {
+            let n = b.len();
+            b.rotate_left(epoch % n);
+        }
+        Ok(b.into_iter())
+    }
+
+    fn step(&self, model: &Model, batch: Batch) -> Result<StepOutput, TrainError> {
+        self.calls.set(self.calls.get() + 1);
+        let out = step(model, batch)?;
+        Ok(match &self.tamper {
+            Some(tamper) => tamper(model, self.calls.get(), out),
+            None => out,
+        })
+    }
+
+    fn evaluate(&self, m: &Model) -> Result<f64, TrainError> {
+        if self.tamper.is_some() {
+            return Ok(0.5);
+        }
+        let (mut c, mut n) = (0, 0);
+        for (x, y) in &self.batches {
+            let logits = m.forward(x.clone().inner())?;
+            c += count_correct(logits, y.clone().inner())?;
+            n += B;
+        }
+        Ok(c as f64 / n as f64)
+    }
 }
 
 fn train(dir: &Path, epochs: usize, resume: bool) -> Result<rnn_train::Fitted<Model>, TrainError> {
@@ -102,30 +186,8 @@ fn train_hidden(
     hidden: usize,
 ) -> Result<rnn_train::Fitted<Model>, TrainError> {
     let dev = device();
-    let batches = data(&dev);
-    let eval_set = batches.clone();
-    fit(
-        &config_of(dir, epochs, resume, hidden),
-        model_of(&dev, hidden),
-        &dev,
-        |epoch| {
-            // A shuffle that depends on the epoch only: resumable.
-            let mut b = batches.clone();
-            let n = b.len();
-            b.rotate_left(epoch % n);
-            Ok(b.into_iter())
-        },
-        step,
-        |m: &Model| {
-            let (mut c, mut n) = (0, 0);
-            for (x, y) in &eval_set {
-                let logits = m.forward(x.clone().inner())?;
-                c += count_correct(logits, y.clone().inner())?;
-                n += B;
-            }
-            Ok(c as f64 / n as f64)
-        },
-    )
+    let task = SumTask::new(&dev, hidden);
+    fit(&config_of(dir, epochs, resume, hidden), &task, &dev)
 }
 
 struct Values(Vec<f32>);
@@ -213,25 +275,15 @@ fn a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     let _turn = rng_turn();
     let dir = tempfile::tempdir().unwrap();
     let dev = device();
-    let batches = data(&dev);
-    let mut calls = 0;
-    let err = fit(
-        &config(dir.path(), 3, false),
-        model(&dev),
-        &dev,
-        |_| Ok(batches.clone().into_iter()),
-        |m: &Model, batch| {
-            calls += 1;
-            let mut out = step(m, batch)?;
-            if calls == 8 + 3 {
-                out.loss = out.loss * f32::NAN; // epoch 1, step 2
-            }
-            Ok(out)
-        },
-        |_| Ok(0.5),
-    )
-    .err()
-    .expect("training must stop");
+    let task = SumTask::tampered(&dev, |_, calls, mut out| {
+        if calls == 8 + 3 {
+            out.loss = out.loss * f32::NAN; // epoch 1, step 2
+        }
+        out
+    });
+    let err = fit(&config(dir.path(), 3, false), &task, &dev)
+        .err()
+        .expect("training must stop");
     let msg = err.to_string();
     assert!(
         msg.contains("NaN")
@@ -296,27 +348,15 @@ fn nan_gradients_under_global_norm_clipping_stop_training() {
     let _turn = rng_turn();
     let dir = tempfile::tempdir().unwrap();
     let dev = device();
-    let batches = data(&dev);
-    let mut calls = 0;
     let mut config = config(dir.path(), 3, false);
     config.clip = Some(Clip::GlobalNorm(5.0));
-    let err = fit(
-        &config,
-        model(&dev),
-        &dev,
-        |_| Ok(batches.clone().into_iter()),
-        |m: &Model, batch| {
-            calls += 1;
-            let mut out = step(m, batch)?;
-            if calls == 8 + 3 {
-                out.loss = out.loss + nan_gradient_term(m); // epoch 1, step 2; loss finite
-            }
-            Ok(out)
-        },
-        |_| Ok(0.5),
-    )
-    .err()
-    .expect("training must stop");
+    let task = SumTask::tampered(&dev, |m, calls, mut out| {
+        if calls == 8 + 3 {
+            out.loss = out.loss + nan_gradient_term(m); // epoch 1, step 2; loss finite
+        }
+        out
+    });
+    let err = fit(&config, &task, &dev).err().expect("training must stop");
     let ckpt = dir.path().join("checkpoints/epoch-0001");
     assert_eq!(
         err.to_string(),
@@ -334,27 +374,17 @@ fn non_finite_weights_are_never_saved_as_the_last_good_checkpoint() {
     let _turn = rng_turn();
     let dir = tempfile::tempdir().unwrap();
     let dev = device();
-    let batches = data(&dev);
-    let mut calls = 0;
-    let err = fit(
-        &config(dir.path(), 3, false),
-        model(&dev),
-        &dev,
-        |_| Ok(batches.clone().into_iter()),
-        |m: &Model, batch| {
-            calls += 1;
-            let mut out = step(m, batch)?;
-            if calls == 2 * 8 {
-                // The last step of epoch 1: its loss is finite, its update makes the dense
-                // weights NaN, and no later step's loss would show it.
-                out.loss = out.loss + nan_gradient_term(m);
-            }
-            Ok(out)
-        },
-        |_| Ok(0.5),
-    )
-    .err()
-    .expect("training must stop");
+    let task = SumTask::tampered(&dev, |m, calls, mut out| {
+        if calls == 2 * 8 {
+            // The last step of epoch 1: its loss is finite, its update makes the dense
+            // weights NaN, and no later step's loss would show it.
+            out.loss = out.loss + nan_gradient_term(m);
+        }
+        out
+    });
+    let err = fit(&config(dir.path(), 3, false), &task, &dev)
+        .err()
+        .expect("training must stop");
     let msg = err.to_string();
     let ckpt = dir.path().join("checkpoints/epoch-0001");
     assert!(
@@ -376,20 +406,10 @@ fn an_unwritable_output_directory_fails_before_the_first_step() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     let dev = device();
-    let mut batches_asked = 0;
-    let err = fit(
-        &config(&file.join("out"), 1, false),
-        model(&dev),
-        &dev,
-        |_| {
-            batches_asked += 1;
-            Ok(Vec::<(Tensor<3>, Tensor<1, Int>)>::new().into_iter())
-        },
-        step,
-        |_| Ok(0.5),
-    )
-    .err()
-    .expect("an output directory under a file cannot be made");
+    let task = SumTask::new(&dev, HIDDEN);
+    let err = fit(&config(&file.join("out"), 1, false), &task, &dev)
+        .err()
+        .expect("an output directory under a file cannot be made");
     assert!(
         err.to_string().starts_with(&format!(
             "output directory `{}`: cannot be created",
@@ -397,7 +417,7 @@ fn an_unwritable_output_directory_fails_before_the_first_step() {
         )),
         "{err}"
     );
-    assert_eq!(batches_asked, 0, "nothing ran");
+    assert_eq!(task.batches_asked.get(), 0, "nothing ran");
 }
 
 #[test]

@@ -42,7 +42,7 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
     test_limit: Option<u32>,
     /// Learning rate (Adam).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = rnn_train::args::positive_f64)]
     lr: f64,
     /// Seed of the weights, the shuffles and the crops.
     #[arg(long, default_value_t = 42)]

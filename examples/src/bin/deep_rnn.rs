@@ -25,6 +25,12 @@ fn main() -> anyhow::Result<()> {
     );
     let (outputs, states) = dynamic_rnn(&multi_layer_cell, x, None, None)?;
     println!("outputs {:?} (the top layer's)", outputs.dims());
+    let last: Vec<f32> = outputs
+        .narrow(1, n_steps - 1, 1)
+        .narrow(2, 0, 4)
+        .into_data()
+        .try_into_vec_as()?;
+    println!("outputs at the last step, first 4 units of each instance: {last:?}");
     for (k, state) in states.iter().enumerate() {
         let first: Vec<f32> = state
             .clone()

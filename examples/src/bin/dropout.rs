@@ -24,7 +24,7 @@ struct Args {
     #[arg(long, default_value_t = 0.5)]
     keep_prob: f64,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = rnn_train::args::positive_f64)]
     lr: f64,
     /// Layers.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -35,7 +35,7 @@ struct Args {
     /// Seed of the weights, the dropout masks and the training windows.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Where the model and the figure go.
+    /// Where the model, the figure, the checkpoints and metrics.csv go.
     #[arg(long, default_value = "target/examples/dropout")]
     out: PathBuf,
     /// Backend: flex, ndarray or wgpu (as compiled in).
@@ -47,12 +47,7 @@ const N_STEPS: usize = 20;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(
-        args.lr.is_finite() && args.lr > 0.0,
-        "--lr: expected a finite number > 0, got {}",
-        args.lr
-    );
-    let mut config = SeriesTraining::book(args.lr);
+    let mut config = SeriesTraining::book(args.lr, args.out.clone());
     config.iterations = args.iterations as usize;
     config.seed = args.seed;
     examples::memory::check(

@@ -27,7 +27,7 @@ struct Args {
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1..))]
     iterations: u32,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = 0.001, value_parser = rnn_train::args::positive_f64)]
     lr: f64,
     /// Units of the relu cell.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -35,7 +35,7 @@ struct Args {
     /// Seed of the weights and of the training windows.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Where the model and the figure go [default: target/examples/forecast, or
+    /// Where the model, the figure, the checkpoints and metrics.csv go [default: target/examples/forecast, or
     /// target/examples/forecast_no_wrapper with --no-wrapper].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -48,13 +48,15 @@ const N_STEPS: usize = 20;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(
-        args.lr.is_finite() && args.lr > 0.0,
-        "--lr: expected a finite number > 0, got {}",
-        args.lr
-    );
     let neurons = args.neurons as usize;
-    let mut config = SeriesTraining::book(args.lr);
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.no_wrapper {
+            "target/examples/forecast_no_wrapper"
+        } else {
+            "target/examples/forecast"
+        })
+    });
+    let mut config = SeriesTraining::book(args.lr, out.clone());
     config.iterations = args.iterations as usize;
     config.seed = args.seed;
     examples::memory::check(
@@ -64,13 +66,6 @@ fn main() -> anyhow::Result<()> {
         "--neurons",
     )?;
     let device = examples::device(args.device.as_deref())?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(if args.no_wrapper {
-            "target/examples/forecast_no_wrapper"
-        } else {
-            "target/examples/forecast"
-        })
-    });
     examples::check_out_dir(&out)?;
     let train_device = device.clone().autodiff();
     train_device.seed(args.seed);

@@ -1,5 +1,6 @@
 //! The chapter's first RNN, built by hand: one layer of 5 recurrent neurons unrolled over two
-//! steps, `Y0 = tanh(X0 Wx + b)`, `Y1 = tanh(Y0 Wy + X1 Wx + b)`.
+//! steps, `Y0 = tanh(X0 Wx + b)`, `Y1 = tanh(Y0 Wy + X1 Wx + b)`. Prints the random weights
+//! `Wx`, `Wy` (b is zero), then `Y0` and `Y1`.
 //!
 //! Run: `cargo run -p examples --bin manual_rnn [-- --device flex|ndarray|wgpu]`
 
@@ -22,6 +23,8 @@ fn main() -> anyhow::Result<()> {
     );
     let b = Tensor::<2>::zeros([1, n_neurons], &device);
 
+    println!("Wx [3, 5]:\n{}", wx);
+    println!("Wy [5, 5]:\n{}", wy);
     let x0 = tensor2(&X0, &device);
     let x1 = tensor2(&X1, &device);
     let y0 = (x0.matmul(wx.clone()) + b.clone()).tanh();
