@@ -75,8 +75,8 @@ fn every_cell_matches_the_per_step_path_with_lengths_and_in_reverse() {
                     &name(&format!("{round} lstm fb {forget_bias}"), &plan),
                     &case,
                 );
-                let case =
-                    Case::new(ln_lstm(i, h, forget_bias, &dev), b, t, &dev).with_plan(plan.0.clone(), plan.1);
+                let case = Case::new(ln_lstm(i, h, forget_bias, &dev), b, t, &dev)
+                    .with_plan(plan.0.clone(), plan.1);
                 compare(
                     &name(&format!("{round} ln-lstm fb {forget_bias}"), &plan),
                     &case,
@@ -121,8 +121,10 @@ fn wrappers_and_stacks_match_the_per_step_path_with_lengths_and_in_reverse() {
         let case = Case::new(stack, b, t, &dev).with_plan(plan.0.clone(), plan.1);
         compare(&name("stack(gru)", &plan), &case);
 
-        let stack = MultiRnnCell::new(vec![ln_lstm(3, 4, 1.0, &dev), ln_lstm(4, 5, 0.0, &dev)])
-            .unwrap();
+        // H of 8 and 6: a layer norm over fewer units has rows of tiny variance, whose 1/std
+        // amplifies f32 rounding past this comparison's 1e-5.
+        let stack =
+            MultiRnnCell::new(vec![ln_lstm(3, 8, 1.0, &dev), ln_lstm(8, 6, 0.0, &dev)]).unwrap();
         let projection = OutputProjectionWrapperConfig::new(2)
             .init(stack, &dev)
             .unwrap();
@@ -176,7 +178,7 @@ fn gradients_with_lengths_and_reverse_match_finite_differences() {
         fd_check(
             &format!("ln-lstm reverse {reverse}"),
             false,
-            &Case::new(ln_lstm(3, 4, 1.0, &dev), 4, 5, &dev).with_plan(lens.clone(), reverse),
+            &Case::new(ln_lstm(3, 8, 1.0, &dev), 4, 5, &dev).with_plan(lens.clone(), reverse),
         );
         for reset_after in [false, true] {
             let cell = GruCellConfig::new(3, 4)

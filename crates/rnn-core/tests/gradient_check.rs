@@ -10,9 +10,8 @@ use burn::tensor::{Device, Distribution, Gradients, Int, Tensor, TensorData};
 use common::cases::NoFuse;
 use common::{perturbed, values};
 use rnn_core::{
-    Activation, BasicRnnCellConfig, DropoutWrapperConfig, GruCellConfig,
-    LayerNormLstmCellConfig, LstmCellConfig, MultiRnnCell, OutputProjectionWrapperConfig,
-    RnnCell, RnnState, dynamic_rnn,
+    Activation, BasicRnnCellConfig, DropoutWrapperConfig, GruCellConfig, LayerNormLstmCellConfig,
+    LstmCellConfig, MultiRnnCell, OutputProjectionWrapperConfig, RnnCell, RnnState, dynamic_rnn,
 };
 
 const B: usize = 3;

@@ -89,7 +89,10 @@ fn check<const D: usize>(what: &str, ours: &Tensor<D>, golden: &Value) {
 /// TF's column blocks `i, j, f, o` -> rnn-core's `i, f, g (= j), o`.
 fn reorder(kernel: Tensor<2>) -> Tensor<2> {
     let b: Vec<Tensor<2>> = kernel.chunk(4, 1);
-    Tensor::cat(vec![b[0].clone(), b[2].clone(), b[1].clone(), b[3].clone()], 1)
+    Tensor::cat(
+        vec![b[0].clone(), b[2].clone(), b[1].clone(), b[3].clone()],
+        1,
+    )
 }
 
 /// One direction's cell from the script's TF variables (`params(seed)`): the kernel
@@ -132,7 +135,11 @@ fn param_grads(cell: &LayerNormLstmCell, g: &Gradients) -> Vec<(&'static str, Ve
 /// `golden[key]` against flat values (the shapes are checked through `check` on a tensor).
 fn check_flat(what: &str, ours: Vec<f32>, golden: &Value, dev: &Device) {
     let n = ours.len();
-    check::<1>(what, &Tensor::from_data(TensorData::new(ours, [n]), dev), golden);
+    check::<1>(
+        what,
+        &Tensor::from_data(TensorData::new(ours, [n]), dev),
+        golden,
+    );
 }
 
 /// Runs one golden case; `fused: false` wraps both cells in `NoFuse` (the per-step path).
@@ -220,8 +227,16 @@ fn run_case(g: &Value, case: &Value, fused: bool) {
     check(&format!("{name} c_n"), &c_n, &case["c_n"]);
     let grads = loss.backward();
     check(&format!("{name} dx"), &x.grad(&grads).unwrap(), &case["dx"]);
-    check(&format!("{name} dh0"), &h0.grad(&grads).unwrap(), &case["dh0"]);
-    check(&format!("{name} dc0"), &c0.grad(&grads).unwrap(), &case["dc0"]);
+    check(
+        &format!("{name} dh0"),
+        &h0.grad(&grads).unwrap(),
+        &case["dh0"],
+    );
+    check(
+        &format!("{name} dc0"),
+        &c0.grad(&grads).unwrap(),
+        &case["dc0"],
+    );
     let cells = if bidirectional {
         vec![("fw", &fw), ("bw", &bw)]
     } else {
@@ -233,8 +248,16 @@ fn run_case(g: &Value, case: &Value, fused: bool) {
             let golden = &case[key.as_str()];
             let what = format!("{name} {key}");
             if golden["shape"].as_array().unwrap().len() == 2 {
-                let dims = if param == "dwx" { [I, 4 * H] } else { [H, 4 * H] };
-                check::<2>(&what, &Tensor::from_data(TensorData::new(grad, dims), &dev), golden);
+                let dims = if param == "dwx" {
+                    [I, 4 * H]
+                } else {
+                    [H, 4 * H]
+                };
+                check::<2>(
+                    &what,
+                    &Tensor::from_data(TensorData::new(grad, dims), &dev),
+                    golden,
+                );
             } else {
                 check_flat(&what, grad, golden, &dev);
             }

@@ -376,7 +376,8 @@ mod tests {
         let (h0, c0) = (vec(b * h, 0.7), vec(b * h, 0.8));
         let (fb, eps) = (1.0f64, 1e-3f64);
 
-        let t1 = |v: &[f32], n: usize| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [n]), &dev);
+        let t1 =
+            |v: &[f32], n: usize| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [n]), &dev);
         let t2 = |v: &[f32], r: usize, c: usize| {
             Tensor::<2>::from_data(TensorData::new(v.to_vec(), [r, c]), &dev)
         };
@@ -404,18 +405,26 @@ mod tests {
             let mean = v.iter().sum::<f64>() / h as f64;
             let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / h as f64;
             (0..h)
-                .map(|j| f(gains[k * h + j]) * (v[j] - mean) / (var + eps).sqrt() + f(shifts[k * h + j]))
+                .map(|j| {
+                    f(gains[k * h + j]) * (v[j] - mean) / (var + eps).sqrt() + f(shifts[k * h + j])
+                })
                 .collect()
         };
-        let (mut hr, mut cr): (Vec<f64>, Vec<f64>) =
-            (h0.iter().map(|&v| f(v)).collect(), c0.iter().map(|&v| f(v)).collect());
+        let (mut hr, mut cr): (Vec<f64>, Vec<f64>) = (
+            h0.iter().map(|&v| f(v)).collect(),
+            c0.iter().map(|&v| f(v)).collect(),
+        );
         for x in &xs {
             let (mut hn, mut cn) = (vec![0.0; b * h], vec![0.0; b * h]);
             for r in 0..b {
                 let z = |q: usize, j: usize| {
                     let col = q * h + j;
-                    (0..i).map(|k| f(x[r * i + k]) * f(wx[k * 4 * h + col])).sum::<f64>()
-                        + (0..h).map(|k| hr[r * h + k] * f(wh[k * 4 * h + col])).sum::<f64>()
+                    (0..i)
+                        .map(|k| f(x[r * i + k]) * f(wx[k * 4 * h + col]))
+                        .sum::<f64>()
+                        + (0..h)
+                            .map(|k| hr[r * h + k] * f(wh[k * 4 * h + col]))
+                            .sum::<f64>()
                 };
                 let gate = |q: usize| ln(&(0..h).map(|j| z(q, j)).collect::<Vec<_>>(), q);
                 let (gi, gf, gg, go) = (gate(0), gate(1), gate(2), gate(3));
