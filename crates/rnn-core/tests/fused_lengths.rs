@@ -175,10 +175,16 @@ fn gradients_with_lengths_and_reverse_match_finite_differences() {
             false,
             &Case::new(cell, 4, 5, &dev).with_plan(lens.clone(), reverse),
         );
+        let cell = ln_lstm(3, 8, 1.0, &dev);
         fd_check(
             &format!("ln-lstm reverse {reverse}"),
             false,
-            &Case::new(ln_lstm(3, 8, 1.0, &dev), 4, 5, &dev).with_plan(lens.clone(), reverse),
+            &Case::new(cell.clone(), 4, 5, &dev).with_plan(lens.clone(), reverse),
+        );
+        fd_check(
+            &format!("ln-lstm per-step reverse {reverse}"),
+            false,
+            &Case::new(NoFuse { cell }, 4, 5, &dev).with_plan(lens.clone(), reverse),
         );
         for reset_after in [false, true] {
             let cell = GruCellConfig::new(3, 4)

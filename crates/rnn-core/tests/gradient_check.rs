@@ -7,11 +7,10 @@ mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Gradients, Int, Tensor, TensorData};
-use common::cases::NoFuse;
 use common::{perturbed, values};
 use rnn_core::{
-    Activation, BasicRnnCellConfig, DropoutWrapperConfig, GruCellConfig, LayerNormLstmCellConfig,
-    LstmCellConfig, MultiRnnCell, OutputProjectionWrapperConfig, RnnCell, RnnState, dynamic_rnn,
+    Activation, BasicRnnCellConfig, DropoutWrapperConfig, GruCellConfig, LstmCellConfig,
+    MultiRnnCell, OutputProjectionWrapperConfig, RnnCell, RnnState, dynamic_rnn,
 };
 
 const B: usize = 3;
@@ -161,19 +160,6 @@ fn basic_sigmoid_cell_with_random_bias() {
 #[test]
 fn lstm_cell() {
     grad_check("lstm", LstmCellConfig::new(I, 4).init(&device()).unwrap());
-}
-
-/// The layer-normalised LSTM on both paths: as configured by default (gains 1, shifts 0, TF's
-/// epsilon 1e-12) and with every gain and shift drawn.
-#[test]
-fn layer_norm_lstm_cell_fused_and_per_step() {
-    let dev = device();
-    let default = LayerNormLstmCellConfig::new(I, 4).init(&dev).unwrap();
-    grad_check("ln-lstm", default.clone());
-    grad_check("ln-lstm per-step", NoFuse { cell: default });
-    let drawn = common::cases::ln_lstm(I, 4, 1.0, &dev);
-    grad_check("ln-lstm drawn", drawn.clone());
-    grad_check("ln-lstm drawn per-step", NoFuse { cell: drawn });
 }
 
 #[test]

@@ -408,12 +408,16 @@ pub fn check_fd(
 
 /// Central differences of the fused loss (the case's plan: lengths, direction) against the
 /// fused gradients: a spread of coordinates of every parameter, of x and of every initial-state
-/// tensor.
+/// tensor. A cell without a fused path ([`NoFuse`]) is checked on the per-step path.
 pub fn fd_check<C: RnnCell<State: StateTensors>>(name: &str, kinks: bool, case: &Case<C>) {
-    let fused = case.run(true);
     let plan = case.plan();
+    let has_fused = case.cell.fused_sequence(&case.x, &case.h0, &plan).is_some();
+    let fused = case.run(has_fused);
     let loss_of = |cell: &C, x: Tensor<3>, h0: C::State| -> f64 {
-        let (out, state) = cell.fused_sequence(&x, &h0, &plan).unwrap();
+        let (out, state) = match cell.fused_sequence(&x, &h0, &plan) {
+            Some(run) => run,
+            None => per_step_reference(cell, x, h0, case.lengths.as_deref(), case.reverse),
+        };
         values(&case.loss(out, &state))[0] as f64
     };
     let mut checked = 0;
