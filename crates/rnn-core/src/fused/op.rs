@@ -21,8 +21,8 @@ use super::{Spec, SpecCell};
 pub trait FusedKernels: Backend {
     /// Forward: the seven inputs `x [B, T, I]`, `h0, c0 [B, H]` (a `[1]` placeholder for `c0`
     /// when the cell has one state), `wx [I, G*H]`, `wh [H, G*H]`, `b [G*H]`, `b2` (GRU's
-    /// `b_hn [H]`, the layer-normalised LSTM's `[10H]`, else a `[1]` placeholder) -> `[B, T + S, H]`, and with `keep` the saved
-    /// buffers.
+    /// `b_hn [H]`, the layer-normalised LSTM's `[10H]`, else a `[1]` placeholder) ->
+    /// `[B, T + S, H]`, and with `keep` the saved buffers.
     fn fused_forward(
         inputs: [FloatTensor<Self>; 7],
         spec: Spec,
