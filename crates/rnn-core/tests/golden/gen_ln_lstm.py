@@ -30,8 +30,8 @@ rnn-core's layout (about 1000 values per tensor). The inputs are pseudo-random o
 smooth formula such as sin(a k + b) makes every matrix rank 2, a gate's pre-activations
 nearly constant across units for some rows, and the layer norms' 1/std (and the gradients)
 explode; with these inputs `python3 gen_ln_lstm.py --f64` (the same in float64) agrees with
-the float32 run within 1e-6 of each tensor's largest value. Lengths are `(7919 b) mod 29` (0..=28, a 0 and a 28 included).
-The loss is `sum(outputs * R_out) + sum(h_n * R_h) + sum(c_n * R_c)`.
+the float32 run within 1e-6 of each tensor's largest value. Lengths are `(7919 b) mod 29`
+(0..=28, a 0 and a 28 included). The loss is `sum(outputs * R_out) + sum(h_n * R_h) + sum(c_n * R_c)`.
 
 Layout mapping to rnn-core (gate order i, f, g, o; TF's is i, j, f, o with j = g):
 wx = kernel[:I] and wh = kernel[I:], each with its column blocks reordered (TF blocks 0, 2,
