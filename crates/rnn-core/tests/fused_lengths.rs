@@ -8,7 +8,7 @@ mod common;
 
 use burn::tensor::{Device, Tensor};
 use common::cases::{
-    Case, Lcg, NoFuse, StateTensors, compare, device, fd_check, length_tensor, normal,
+    Case, Lcg, NoFuse, StateTensors, compare, device, fd_check, length_tensor, ln_lstm, normal,
     reverse_within,
 };
 use common::values;
@@ -76,6 +76,12 @@ fn every_cell_matches_the_per_step_path_with_lengths_and_in_reverse() {
                     &name(&format!("{round} lstm fb {forget_bias}"), &plan),
                     &case,
                 );
+                let case = Case::new(ln_lstm(i, h, forget_bias, &dev), b, t, &dev)
+                    .with_plan(plan.0.clone(), plan.1);
+                compare(
+                    &name(&format!("{round} ln-lstm fb {forget_bias}"), &plan),
+                    &case,
+                );
             }
             for reset_after in [false, true] {
                 let cell = GruCellConfig::new(i, h)
@@ -115,6 +121,21 @@ fn wrappers_and_stacks_match_the_per_step_path_with_lengths_and_in_reverse() {
         let stack = MultiRnnCell::new(layers).unwrap();
         let case = Case::new(stack, b, t, &dev).with_plan(plan.0.clone(), plan.1);
         compare(&name("stack(gru)", &plan), &case);
+
+        // H of 8 and 6: a layer norm over fewer units has rows of tiny variance, whose 1/std
+        // amplifies f32 rounding past this comparison's 1e-5.
+        let stack =
+            MultiRnnCell::new(vec![ln_lstm(3, 8, 1.0, &dev), ln_lstm(8, 6, 0.0, &dev)]).unwrap();
+        let projection = OutputProjectionWrapperConfig::new(2)
+            .init(stack, &dev)
+            .unwrap();
+        let case = Case::new(projection, b, t, &dev).with_plan(plan.0.clone(), plan.1);
+        assert!(
+            case.cell
+                .fused_sequence(&case.x, &case.h0, &case.plan())
+                .is_some()
+        );
+        compare(&name("projection(stack(ln-lstm))", &plan), &case);
 
         // keep = 1: the wrapper is the identity and takes its cell's fused path.
         let cell = BasicRnnCellConfig::new(3, 4).init(&dev).unwrap();
@@ -201,8 +222,10 @@ fn the_books_mnist_shape_with_uniform_lengths_stays_close() {
     let case = Case::new(cell, 150, 28, &dev).with_plan(Some(lens.clone()), true);
     compare("lstm B150 T28 H150 reverse", &case);
     let cell = BasicRnnCellConfig::new(28, 150).init(&dev).unwrap();
-    let case = Case::new(cell, 150, 28, &dev).with_plan(Some(lens), false);
+    let case = Case::new(cell, 150, 28, &dev).with_plan(Some(lens.clone()), false);
     compare("basic B150 T28 H150", &case);
+    let case = Case::new(ln_lstm(28, 150, 1.0, &dev), 150, 28, &dev).with_plan(Some(lens), true);
+    compare("ln-lstm B150 T28 H150 reverse", &case);
 }
 
 #[test]
@@ -215,6 +238,17 @@ fn gradients_with_lengths_and_reverse_match_finite_differences() {
             &format!("lstm reverse {reverse}"),
             false,
             &Case::new(cell, 4, 5, &dev).with_plan(lens.clone(), reverse),
+        );
+        let cell = ln_lstm(3, 8, 1.0, &dev);
+        fd_check(
+            &format!("ln-lstm reverse {reverse}"),
+            false,
+            &Case::new(cell.clone(), 4, 5, &dev).with_plan(lens.clone(), reverse),
+        );
+        fd_check(
+            &format!("ln-lstm per-step reverse {reverse}"),
+            false,
+            &Case::new(NoFuse { cell }, 4, 5, &dev).with_plan(lens.clone(), reverse),
         );
         for reset_after in [false, true] {
             let cell = GruCellConfig::new(3, 4)

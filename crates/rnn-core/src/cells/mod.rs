@@ -1,7 +1,9 @@
-//! Cells: one time step each. `basic` (TF's `BasicRNNCell`), `lstm`, `gru`.
+//! Cells: one time step each. `basic` (TF's `BasicRNNCell`), `lstm`, `gru`, `ln_lstm` (TF's
+//! `LayerNormBasicLSTMCell`).
 
 pub mod basic;
 pub mod gru;
+pub mod ln_lstm;
 pub mod lstm;
 
 use burn::module::Param;

@@ -90,6 +90,8 @@ pub(crate) struct Bwd<'a> {
     pub extra: &'a [f32],
     /// `W_h [H, G*H]`.
     pub wh: &'a [f32],
+    /// See [`Fwd::b2`].
+    pub b2: &'a [f32],
     /// Scratch of [`Gates::scratch`] elements.
     pub scratch: &'a mut [f32],
 }
@@ -139,14 +141,19 @@ pub(crate) trait Gates {
     /// One step backward (see [`Bwd`]).
     fn backward(&self, s: Bwd<'_>);
     /// `dW_h [H, G*H]` and the second bias's gradient (empty when the cell has none); by
-    /// default `Hprev^T dA` (every gate block's recurrent input is `h_{t-1}`).
+    /// default [`recurrent_weight_grad`] and no second bias.
     fn wh_grad(&self, g: WhGrad<'_>) -> (Vec<f32>, Vec<f32>) {
-        let w = Self::G * g.h;
-        let mut dwh = vec![0.0f32; g.h * w];
-        let hprev = Mat::new(g.hprev, g.rows, g.h).t();
-        matmul_into(&mut dwh, hprev, Mat::new(g.da, g.rows, w), false);
-        (dwh, Vec::new())
+        (recurrent_weight_grad(&g, Self::G), Vec::new())
     }
+}
+
+/// `dW_h = Hprev^T dA [H, G*H]` (every gate block's recurrent input is `h_{t-1}`).
+pub(crate) fn recurrent_weight_grad(g: &WhGrad<'_>, gates: usize) -> Vec<f32> {
+    let w = gates * g.h;
+    let mut dwh = vec![0.0f32; g.h * w];
+    let hprev = Mat::new(g.hprev, g.rows, g.h).t();
+    matmul_into(&mut dwh, hprev, Mat::new(g.da, g.rows, w), false);
+    dwh
 }
 
 /// The inputs of one sequence, host `f32` slices: `x [B, T, I]`, `init[s] [B, H]`,
@@ -172,6 +179,7 @@ pub(crate) struct Saved {
     /// `W_x`, kept when `x` needs a gradient.
     pub wx: Option<Vec<f32>>,
     pub wh: Vec<f32>,
+    pub b2: Vec<f32>,
     pub a: Vec<f32>,
     pub prev: [Vec<f32>; 2],
     pub new: [Vec<f32>; 2],
@@ -294,6 +302,7 @@ pub(crate) fn forward<C: Gates>(
         x,
         wx: needs[0].then(|| inp.wx.to_vec()),
         wh: inp.wh.to_vec(),
+        b2: inp.b2.to_vec(),
         a,
         prev,
         new,
@@ -312,6 +321,7 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
         x,
         wx,
         wh,
+        b2,
         a,
         prev,
         new,
@@ -360,6 +370,7 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
             new: [&new[0][o1..o1 + l1], &new[1][o1c..o1c + len1]],
             extra: &extra[ox..ox + lx],
             wh: &wh,
+            b2: &b2,
             scratch: &mut scratch,
         });
     }

@@ -6,8 +6,8 @@
 //!   (sorted by length; step `t` is one block of the rows still running);
 //! - `kernel.rs`: the time loop, input projection, buffers, weight-gradient GEMMs and the
 //!   subnormal flush, generic over a cell's [`kernel::Gates`];
-//! - `basic.rs`, `lstm.rs`, `gru.rs`: each cell's gate maths (one step forward and backward)
-//!   and weight layout;
+//! - `basic.rs`, `lstm.rs`, `gru.rs`, `ln_lstm.rs`: each cell's gate maths (one step forward
+//!   and backward) and weight layout;
 //! - `op.rs`: the burn backend extension and the one graph node;
 //! - `gemm.rs` (products into the kernel's own buffers), `activation.rs` (vectorised
 //!   tanh/sigmoid).
@@ -24,6 +24,7 @@ mod gemm;
 mod gru;
 mod kernel;
 mod layout;
+mod ln_lstm;
 mod lstm;
 #[cfg(feature = "flex")]
 mod op;
@@ -45,6 +46,8 @@ pub(crate) enum SpecCell {
     Lstm(lstm::Lstm),
     /// The GRU (either form).
     Gru(gru::Gru),
+    /// The layer-normalised LSTM (states `h`, `c`; the norms' gains and shifts in `b2`).
+    LnLstm(ln_lstm::LnLstm),
 }
 
 /// Everything about one call that is not a tensor.
@@ -61,7 +64,7 @@ impl SpecCell {
     /// S, the cell's state tensors.
     fn states(self) -> usize {
         match self {
-            SpecCell::Lstm(_) => 2,
+            SpecCell::Lstm(_) | SpecCell::LnLstm(_) => 2,
             _ => 1,
         }
     }
@@ -70,8 +73,17 @@ impl SpecCell {
     fn gates(self) -> usize {
         match self {
             SpecCell::Basic(_) => 1,
-            SpecCell::Lstm(_) => 4,
+            SpecCell::Lstm(_) | SpecCell::LnLstm(_) => 4,
             SpecCell::Gru(_) => 3,
+        }
+    }
+
+    /// The length of the second bias `b2` for H units (0: the cell has none).
+    fn b2_len(self, h: usize) -> usize {
+        match self {
+            SpecCell::Gru(g) if g.reset_after => h,
+            SpecCell::LnLstm(_) => 10 * h,
+            _ => 0,
         }
     }
 }
@@ -86,12 +98,18 @@ impl Spec {
     }
 
     pub(crate) fn has_b2(&self) -> bool {
-        matches!(self.cell, SpecCell::Gru(g) if g.reset_after)
+        self.b2_len() > 0
+    }
+
+    /// The length of the second bias (0: none).
+    pub(crate) fn b2_len(&self) -> usize {
+        self.cell.b2_len(self.h)
     }
 }
 
 /// A cell's weights as the kernel family reads them: `wx [I, G*H]`, `wh [H, G*H]`,
-/// `b [G*H]`, and GRU's `b_hn [H]` in the reset_after form.
+/// `b [G*H]`, and a second bias: GRU's `b_hn [H]` in the reset_after form, the layer-normalised
+/// LSTM's gains and shifts `[10H]`.
 pub(crate) struct CellWeights {
     pub cell: SpecCell,
     pub wx: Tensor<2>,
@@ -116,6 +134,24 @@ impl CellWeights {
     pub fn gru(wx: Tensor<2>, wh: Tensor<2>, b: Tensor<1>, b_hn: Option<Tensor<1>>) -> Self {
         let reset_after = b_hn.is_some();
         Self::new(SpecCell::Gru(gru::Gru { reset_after }), wx, wh, b, b_hn)
+    }
+
+    /// The layer-normalised LSTM's (gate blocks `i, f, g, o`; no bias, the family's `b` is a
+    /// zero placeholder): `norm [10H]` = the gains of the gates' and the memory's norms
+    /// (`i, f, g, o, c`), then their shifts in the same order.
+    pub fn ln_lstm(
+        forget_bias: f32,
+        epsilon: f32,
+        wx: Tensor<2>,
+        wh: Tensor<2>,
+        norm: Tensor<1>,
+    ) -> Self {
+        let cell = SpecCell::LnLstm(ln_lstm::LnLstm {
+            forget_bias,
+            epsilon,
+        });
+        let b = Tensor::zeros([wh.dims()[1]], &wh.device());
+        Self::new(cell, wx, wh, b, Some(norm))
     }
 
     fn new(
@@ -161,6 +197,7 @@ pub(crate) fn sequence(
 ) -> Option<(Tensor<3>, Vec<Tensor<2>>)> {
     let f32s = [x.dtype(), w.wx.dtype(), w.wh.dtype(), w.b.dtype()]
         .into_iter()
+        .chain(w.b2.as_ref().map(Tensor::dtype))
         .chain(init.iter().map(Tensor::dtype))
         .all(|d| d == DType::F32);
     if !f32s || !on_flex(x) {
@@ -170,16 +207,7 @@ pub(crate) fn sequence(
     let h = w.wh.dims()[0];
     // Shapes the kernel can run; anything else (a direct call with T = 0 or a state of other
     // sizes: the driver refuses those with a named error first) takes the per-step path.
-    let gates = match w.cell {
-        SpecCell::Basic(_) => 1,
-        SpecCell::Lstm(_) => 4,
-        SpecCell::Gru(_) => 3,
-    };
-    let states = if matches!(w.cell, SpecCell::Lstm(_)) {
-        2
-    } else {
-        1
-    };
+    let (gates, states) = (w.cell.gates(), w.cell.states());
     let fits = batch > 0
         && steps > 0
         && i > 0
@@ -187,7 +215,7 @@ pub(crate) fn sequence(
         && w.wx.dims() == [i, gates * h]
         && w.wh.dims() == [h, gates * h]
         && w.b.dims() == [gates * h]
-        && w.b2.as_ref().is_none_or(|b| b.dims() == [h])
+        && w.b2.as_ref().map_or(0, |b| b.dims()[0]) == w.cell.b2_len(h)
         && init.len() == states
         && init.iter().all(|s| s.dims() == [batch, h])
         && plan

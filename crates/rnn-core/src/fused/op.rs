@@ -21,7 +21,8 @@ use super::{Spec, SpecCell};
 pub trait FusedKernels: Backend {
     /// Forward: the seven inputs `x [B, T, I]`, `h0, c0 [B, H]` (a `[1]` placeholder for `c0`
     /// when the cell has one state), `wx [I, G*H]`, `wh [H, G*H]`, `b [G*H]`, `b2` (GRU's
-    /// `b_hn [H]`, else a `[1]` placeholder) -> `[B, T' + S, H]` (T' = T, or 1 for the last output only), and with `keep` the saved
+    /// `b_hn [H]`, the layer-normalised LSTM's `[10H]`, else a `[1]` placeholder) ->
+    /// `[B, T' + S, H]` (T' = T, or 1 for the last output only), and with `keep` the saved
     /// buffers.
     fn fused_forward(
         inputs: [FloatTensor<Self>; 7],
@@ -111,6 +112,7 @@ impl FusedKernels for Flex {
             SpecCell::Basic(c) => run_forward(&c, &inputs, &spec, keep),
             SpecCell::Lstm(c) => run_forward(&c, &inputs, &spec, keep),
             SpecCell::Gru(c) => run_forward(&c, &inputs, &spec, keep),
+            SpecCell::LnLstm(c) => run_forward(&c, &inputs, &spec, keep),
         };
         let l = &spec.layout;
         (
@@ -130,6 +132,7 @@ impl FusedKernels for Flex {
             SpecCell::Basic(c) => kernel::backward(&c, saved, &dout, needs),
             SpecCell::Lstm(c) => kernel::backward(&c, saved, &dout, needs),
             SpecCell::Gru(c) => kernel::backward(&c, saved, &dout, needs),
+            SpecCell::LnLstm(c) => kernel::backward(&c, saved, &dout, needs),
         };
         let (l, h, i, gh) = (&spec.layout, spec.h, spec.i, spec.gates() * spec.h);
         let [init0, init1] = g.init;
@@ -140,7 +143,7 @@ impl FusedKernels for Flex {
             g.wx.map(|v| flex(v, vec![i, gh])),
             g.wh.map(|v| flex(v, vec![h, gh])),
             g.b.map(|v| flex(v, vec![gh])),
-            g.b2.map(|v| flex(v, vec![h])),
+            g.b2.map(|v| flex(v, vec![spec.b2_len()])),
         ]
     }
 }

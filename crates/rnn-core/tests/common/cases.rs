@@ -5,7 +5,9 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
-use rnn_core::{LstmState, RnnCell, RnnState, SequencePlan, dynamic_rnn};
+use rnn_core::{
+    LayerNormLstmCell, LayerNormWeights, LstmState, RnnCell, RnnState, SequencePlan, dynamic_rnn,
+};
 
 use super::{perturbed, values};
 
@@ -41,6 +43,22 @@ pub fn normal<const D: usize>(shape: [usize; D], dev: &Device) -> Tensor<D> {
         })
         .collect();
     Tensor::from_data(TensorData::new(v, shape), dev)
+}
+
+/// A layer-normalised LSTM with Glorot-scaled normal kernels and every gain and shift drawn
+/// (gains around 1, shifts around 0), so that a mixed-up gain or shift block shows; epsilon
+/// 1e-5 (TF's 1e-12 is the default; the finite differences want a smooth norm).
+pub fn ln_lstm(i: usize, h: usize, forget_bias: f64, dev: &Device) -> LayerNormLstmCell {
+    let std = (2.0 / (i + 5 * h) as f32).sqrt();
+    let norm = LayerNormWeights {
+        gate_gain: normal([4 * h], dev) * 0.3 + 1.0,
+        gate_shift: normal([4 * h], dev) * 0.3,
+        state_gain: normal([h], dev) * 0.3 + 1.0,
+        state_shift: normal([h], dev) * 0.3,
+    };
+    let wx = normal([i, 4 * h], dev) * std;
+    let wh = normal([h, 4 * h], dev) * std;
+    LayerNormLstmCell::from_weights(wx, wh, norm, forget_bias, 1e-5).unwrap()
 }
 
 /// A small deterministic generator for shapes (no dependency on the device RNG).
@@ -422,12 +440,16 @@ pub fn check_fd(
 
 /// Central differences of the fused loss (the case's plan: lengths, direction) against the
 /// fused gradients: a spread of coordinates of every parameter, of x and of every initial-state
-/// tensor.
+/// tensor. A cell without a fused path ([`NoFuse`]) is checked on the per-step path.
 pub fn fd_check<C: RnnCell<State: StateTensors>>(name: &str, kinks: bool, case: &Case<C>) {
-    let fused = case.run(true);
     let plan = case.plan();
+    let has_fused = case.cell.fused_sequence(&case.x, &case.h0, &plan).is_some();
+    let fused = case.run(has_fused);
     let loss_of = |cell: &C, x: Tensor<3>, h0: C::State| -> f64 {
-        let (out, state) = cell.fused_sequence(&x, &h0, &plan).unwrap();
+        let (out, state) = match cell.fused_sequence(&x, &h0, &plan) {
+            Some(run) => run,
+            None => per_step_reference(cell, x, h0, case.lengths.as_deref(), case.reverse),
+        };
         values(&case.loss(out, &state))[0] as f64
     };
     let mut checked = 0;
