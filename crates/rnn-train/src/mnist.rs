@@ -15,7 +15,8 @@ use std::str::FromStr;
 
 use burn::tensor::Device;
 use rnn_core::{
-    Activation, BasicRnnCellConfig, GruCellConfig, LstmCellConfig, MultiRnnCell, RnnCell, RnnError,
+    Activation, BasicRnnCellConfig, GruCellConfig, LayerNormLstmCellConfig, LstmCellConfig,
+    MultiRnnCell, RnnCell, RnnError,
 };
 use rnn_data::{BatchOptions, Mnist, MnistBatch};
 
@@ -32,7 +33,7 @@ pub const CLASSES: usize = 10;
 /// The evaluation batch (the test set goes through in batches of this many).
 pub const EVAL_BATCH: usize = 1000;
 
-/// The cell reading the rows (`--cell basic|lstm|gru`).
+/// The cell reading the rows (`--cell basic|lstm|gru|ln-lstm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CellKind {
     /// `BasicRnnCell` ([`MnistConfig::activation`]: tanh, the book's choice, or relu).
@@ -41,6 +42,8 @@ pub enum CellKind {
     Lstm,
     /// `GruCell`.
     Gru,
+    /// `LayerNormLstmCell` (TF's `LayerNormBasicLSTMCell`).
+    LnLstm,
 }
 
 /// The basic cell's activation (`--activation tanh|relu`); LSTM and GRU keep their own.
@@ -64,10 +67,11 @@ fn parse_name<T: Copy>(s: &str, names: &[(&str, T)]) -> Result<T, String> {
         })
 }
 
-const CELLS: [(&str, CellKind); 3] = [
+const CELLS: [(&str, CellKind); 4] = [
     ("basic", CellKind::Basic),
     ("lstm", CellKind::Lstm),
     ("gru", CellKind::Gru),
+    ("ln-lstm", CellKind::LnLstm),
 ];
 const ACTIVATIONS: [(&str, ActivationKind); 2] = [
     ("tanh", ActivationKind::Tanh),
@@ -200,7 +204,7 @@ impl MnistConfig {
         match self.cell {
             CellKind::Basic => 1,
             CellKind::Gru => 3,
-            CellKind::Lstm => 4,
+            CellKind::Lstm | CellKind::LnLstm => 4,
         }
     }
 
@@ -322,6 +326,9 @@ pub fn train(
         }),
         CellKind::Gru => run(config, data, trainer, device, |c, input, dev| {
             GruCellConfig::new(input, c.hidden).init(dev)
+        }),
+        CellKind::LnLstm => run(config, data, trainer, device, |c, input, dev| {
+            LayerNormLstmCellConfig::new(input, c.hidden).init(dev)
         }),
     }
 }
