@@ -2,9 +2,11 @@
 //! (initial state, lengths, direction, fused or per-step); `dynamic` (TF's `dynamic_rnn`: one
 //! `[B, T, I]` tensor), `static_unroll` (TF's `static_rnn`: a `Vec` of steps) and
 //! `bidirectional` (TF's bidirectional and stacked bidirectional RNNs) are thin callers of it;
-//! `lengths` is TF's `sequence_length` contract, checked once.
+//! `lengths` is TF's `sequence_length` contract, checked once. `decoder` runs a cell step by
+//! step with each input given or fed back from the previous output (TF's `raw_rnn`).
 
 pub mod bidirectional;
+pub mod decoder;
 pub mod driver;
 pub mod dynamic;
 pub mod lengths;
