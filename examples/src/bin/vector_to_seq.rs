@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use burn::module::{AutodiffModule, Module};
+use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
