@@ -1,15 +1,53 @@
 //! Generating new sequences (the book's "creative RNN"): feed the model the last `window`
-//! values, append its prediction for the step after them, repeat.
+//! values, append its prediction for the step after them, repeat. The loop is
+//! `rnn_core::Decoder`'s greedy feedback over a cell whose state is the window itself.
 
+use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Device, Tensor, TensorData};
+use rnn_core::{Decoder, RnnCell};
 
 use crate::series_model::SeriesModel;
+
+/// The book's generation loop as a cell: the state is the last `window` values `[B, window]`;
+/// a step appends its input `[B, 1]`, drops the oldest value, runs the model over the window
+/// from its zero state and outputs its prediction for the next value `[B, 1]`.
+#[derive(Module, Debug)]
+struct WindowCell<M: SeriesModel + ModuleDisplay> {
+    model: M,
+    window: usize,
+}
+
+impl<M: SeriesModel + ModuleDisplay> RnnCell for WindowCell<M> {
+    type State = Tensor<2>;
+
+    fn input_size(&self) -> usize {
+        1
+    }
+
+    fn output_size(&self) -> usize {
+        1
+    }
+
+    fn zero_state(&self, batch_size: usize, device: &Device) -> Tensor<2> {
+        Tensor::zeros([batch_size, self.window], device)
+    }
+
+    fn step(&self, input: Tensor<2>, state: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let [b, w] = state.dims();
+        let window = Tensor::cat(vec![state.narrow(1, 1, w - 1), input], 1);
+        let y = self
+            .model
+            .predict(window.clone().reshape([b, w, 1]))
+            .expect("a window of the shape `grow` checked with the model before the loop");
+        (y.narrow(1, w - 1, 1).reshape([b, 1]), window)
+    }
+}
 
 /// Grows every sequence of `seeds` (all of one length, at least `window`) by `steps` values:
 /// at each step the model reads `[S, window, 1]` (the last `window` values of all S sequences
 /// at once) and its last output `[S, 1]` is appended. Returns the grown sequences, each
 /// `seed_len + steps` long. Use `model.valid()`.
-pub fn grow<M: SeriesModel>(
+pub fn grow<M: SeriesModel + ModuleDisplay>(
     model: &M,
     seeds: &[Vec<f32>],
     window: usize,
@@ -35,27 +73,50 @@ pub fn grow<M: SeriesModel>(
         );
     }
     let mut seqs = seeds.to_vec();
+    if steps == 0 {
+        return Ok(seqs);
+    }
     let n = seqs.len();
-    for _ in 0..steps {
-        let last: Vec<f32> = seqs
-            .iter()
-            .flat_map(|s| s[s.len() - window..].iter().copied())
-            .collect();
-        let x = Tensor::<3>::from_data(TensorData::new(last, [n, window, 1]), device);
-        let y = model.predict(x)?;
-        let next: Vec<f32> = y
-            .narrow(1, window - 1, 1)
-            .reshape([n])
-            .into_data()
-            .try_into_vec_as()?;
-        for (s, v) in seqs.iter_mut().zip(next) {
-            anyhow::ensure!(
-                v.is_finite(),
+    // The window before the first step: the seed's last `window - 1` values after one value
+    // that the first step drops (any), its first input the seed's last value.
+    let last: Vec<f32> = seqs
+        .iter()
+        .flat_map(|s| s[s.len() - window..].iter().copied())
+        .collect();
+    let last = Tensor::<2>::from_data(TensorData::new(last, [n, window]), device);
+    // The model's errors (shapes) surface here, before the loop.
+    model.predict(last.clone().reshape([n, window, 1]))?;
+    let state = Tensor::cat(
+        vec![
+            last.clone().narrow(1, 0, 1),
+            last.clone().narrow(1, 0, window - 1),
+        ],
+        1,
+    );
+    let cell = WindowCell {
+        model: model.clone(),
+        window,
+    };
+    let decoded = Decoder::greedy(last.narrow(1, window - 1, 1), steps)
+        .with_feedback(|y| y.clone())
+        .with_stop(|y| {
+            let [b, _] = y.dims();
+            y.clone().is_nan().bool_or(y.clone().is_inf()).reshape([b])
+        })
+        .run(&cell, Some(state))?;
+    let values: Vec<f32> = decoded.outputs.into_data().try_into_vec_as()?;
+    for ((s, new), &len) in seqs
+        .iter_mut()
+        .zip(values.chunks(steps))
+        .zip(&decoded.lengths)
+    {
+        if let Some(&v) = new[..len].iter().find(|v| !v.is_finite()) {
+            anyhow::bail!(
                 "the generated sequence diverged (value {v} after {} values)",
-                s.len()
+                s.len() + len - 1
             );
-            s.push(v);
         }
+        s.extend_from_slice(new);
     }
     Ok(seqs)
 }

@@ -23,6 +23,8 @@ const RUNS: &[(&str, &str, &[&str])] = &[
     ("forecast_no_wrapper", "forecast", &["--no-wrapper"]),
     ("creative", "creative", &[]),
     ("dropout", "dropout", &[]),
+    ("encoder_decoder", "encoder_decoder", &[]),
+    ("vector_to_seq", "vector_to_seq", &[]),
 ];
 
 /// Runs every binary and copies `<name>.png` and `<name>.txt` (its stdout) into `args.out`.

@@ -46,6 +46,7 @@ pub use state::RnnState;
 pub use unroll::bidirectional::{
     bidirectional_dynamic_rnn, stack_bidirectional_dynamic_rnn, static_bidirectional_rnn,
 };
+pub use unroll::decoder::{Decoded, Decoder, Feedback, StopFn};
 pub use unroll::driver::{SequencePlan, last_valid_output, run_with_plan};
 pub use unroll::dynamic::dynamic_rnn;
 pub use unroll::stateful::StatefulRnn;

@@ -3,9 +3,11 @@
 //! `[B, T, I]` tensor), `static_unroll` (TF's `static_rnn`: a `Vec` of steps) and
 //! `bidirectional` (TF's bidirectional and stacked bidirectional RNNs) are thin callers of it;
 //! `lengths` is TF's `sequence_length` contract, checked once; `stateful` keeps B streams'
-//! state across calls (Keras' `stateful=True`) on top of `dynamic`.
+//! state across calls (Keras' `stateful=True`) on top of `dynamic`; `decoder` runs a cell step
+//! by step with each input given or fed back from the previous output (TF's `raw_rnn`).
 
 pub mod bidirectional;
+pub mod decoder;
 pub mod driver;
 pub mod dynamic;
 pub mod lengths;
