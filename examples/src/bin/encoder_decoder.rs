@@ -189,7 +189,7 @@ fn main() -> anyhow::Result<()> {
         start.elapsed().as_secs_f64()
     );
 
-    let mut config = SeriesTraining::book(args.lr);
+    let mut config = SeriesTraining::book(args.lr, args.out.join("forecaster"));
     config.iterations = args.iterations as usize;
     config.batch_size = batch_size;
     config.seed = args.seed;

@@ -68,7 +68,11 @@ fn main() -> anyhow::Result<()> {
         args.streams as usize,
     );
     let neurons = args.neurons as usize;
-    let mut config = SeriesTraining::book(0.001);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/examples/streaming"));
+    let mut config = SeriesTraining::book(0.001, out.join("training"));
     config.iterations = args.iterations as usize;
     config.seed = args.seed;
     let limit = examples::memory::limit(None, "");
@@ -178,10 +182,11 @@ fn main() -> anyhow::Result<()> {
 /// Trains the book's forecaster on the autodiff twin of `device`, saves it to `--out`, and
 /// returns it on `device` (dropout-free, so `valid()` only moves it off the graph).
 fn train(args: &Args, config: &SeriesTraining, device: &Device) -> anyhow::Result<ProjectedRnn> {
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("target/examples/streaming"));
+    let out = config
+        .out_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
     examples::check_out_dir(&out)?;
     let train_device = device.clone().autodiff();
     train_device.seed(args.seed);

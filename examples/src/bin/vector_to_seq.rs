@@ -22,7 +22,6 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use clap::Parser;
-use plotters::prelude::*;
 use rnn_core::{
     Decoder, GruCell, GruCellConfig, OutputProjectionWrapper, OutputProjectionWrapperConfig,
 };
@@ -274,37 +273,8 @@ fn data_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The side of the grid in pixels for `n` digits across.
-fn grid_side(n: u32) -> u32 {
-    n * (ROWS as u32 * SCALE + GAP) + GAP
-}
-
 /// `pixels`: `[10 * PER_CLASS, 28, 28]` in `[0, 1]`, drawn white on black, one row per class.
 fn write_grid(path: &Path, pixels: &[f32]) -> anyhow::Result<()> {
-    let (w, h) = (grid_side(PER_CLASS as u32), grid_side(N_CLASSES as u32));
-    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
-    root.fill(&RGBColor(128, 128, 128))?;
-    for (k, digit) in pixels.chunks(ROWS * COLS).enumerate() {
-        let (gx, gy) = ((k % PER_CLASS) as u32, (k / PER_CLASS) as u32);
-        let (x0, y0) = (
-            GAP + gx * (COLS as u32 * SCALE + GAP),
-            GAP + gy * (ROWS as u32 * SCALE + GAP),
-        );
-        for (p, &v) in digit.iter().enumerate() {
-            let level = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-            let (px, py) = (
-                x0 + (p % COLS) as u32 * SCALE,
-                y0 + (p / COLS) as u32 * SCALE,
-            );
-            for (dx, dy) in (0..SCALE).flat_map(|dx| (0..SCALE).map(move |dy| (dx, dy))) {
-                root.draw_pixel(
-                    ((px + dx) as i32, (py + dy) as i32),
-                    &RGBColor(level, level, level),
-                )?;
-            }
-        }
-    }
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
+    rnn_plot::image_grid(path, pixels, [ROWS, COLS], PER_CLASS, SCALE, GAP)?;
     Ok(())
 }
