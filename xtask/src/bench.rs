@@ -16,6 +16,13 @@
 //! and thread count), then PyTorch (every setting), before the next workload; `--rounds`
 //! rounds. The table and the JSON's summary come from [`report`].
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
 mod report;
 mod user_program;
 
@@ -42,11 +49,11 @@ pub struct BenchArgs {
     pub no_torch: bool,
     /// PyTorch's thread counts in tuned mode (with flush-to-zero; its fastest is compared),
     /// comma-separated. User mode runs PyTorch's defaults.
-    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2], value_parser = clap::value_parser!(u32).range(1..))]
     pub torch_threads: Vec<u32>,
     /// Our thread counts in tuned mode (RAYON_NUM_THREADS of the worker; burn's CPU backends
     /// use rayon), comma-separated; the fastest is compared. User mode sets none.
-    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_delimiter = ',', default_values_t = [1], value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Vec<u32>,
     /// Alternating rounds (ours, PyTorch, ours, ...): each ratio is the median of the rounds'
     /// ratios, with their min and max.
@@ -372,6 +379,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             }
         }
     }
+    let workloads: Vec<Value> = chosen
+        .iter()
+        .map(|s| json!({ "workload": s.name, "about": s.about, "flops": s.flops }))
+        .collect();
     let doc = json!({
         "format": report::FORMAT,
         "command": std::iter::once("cargo xtask".to_string())
@@ -384,9 +395,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "rounds": args.rounds,
         "repeats": args.repeats,
         "min_repeat_s": args.min_repeat_s,
-        "workloads": chosen.iter().map(|s| json!({
-            "workload": s.name, "about": s.about, "flops": s.flops,
-        })).collect::<Vec<_>>(),
+        "workloads": workloads,
         "runs": runs,
     });
     let summary = report::summarize(&doc)?;

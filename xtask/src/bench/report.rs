@@ -219,11 +219,13 @@ pub fn markdown(doc: &Value) -> anyhow::Result<String> {
             v.join(", ")
         }
     };
-    let torch_versions: Vec<String> = ["user", "tuned"]
+    let mut torch_versions: Vec<&str> = runs
         .iter()
-        .map(|m| distinct("torch", m, "torch"))
-        .filter(|v| v != "-")
+        .filter(|r| r["side"] == "torch")
+        .filter_map(|r| r["torch"].as_str())
         .collect();
+    torch_versions.sort_unstable();
+    torch_versions.dedup();
     let mut out = String::new();
     out += &format!(
         "`{}` ({} UTC; {}, {} logical cores; burn device `{}`; PyTorch {}). {} alternating \
