@@ -373,7 +373,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                     row["side"] = json!("torch");
                     row["round"] = json!(round);
                     // PyTorch's defaults face our user mode, its tuned settings our tuned one.
-                    row["mode"] = json!(if row["setting"] == "default" { "user" } else { "tuned" });
+                    row["mode"] = json!(if row["setting"] == "default" {
+                        "user"
+                    } else {
+                        "tuned"
+                    });
                     runs.push(row);
                 }
             }
@@ -421,7 +425,10 @@ fn run_torch(args: &BenchArgs, workload: &str, modes: &[Mode]) -> anyhow::Result
     if modes.contains(&Mode::Tuned) {
         settings.extend(args.torch_threads.iter().map(u32::to_string));
     }
-    eprintln!("bench: PyTorch {workload} (settings {})", settings.join(","));
+    eprintln!(
+        "bench: PyTorch {workload} (settings {})",
+        settings.join(",")
+    );
     let out = Command::new(&args.python)
         .arg(&script)
         .args(["--workloads", workload])

@@ -96,9 +96,17 @@ fn markdown_reports_median_and_range_and_bolds_only_when_every_round_is_faster()
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     std::fs::write(&json, synthetic_doc().to_string()).unwrap();
-    let out = xtask().args(["bench", "--markdown"]).arg(&json).output().unwrap();
+    let out = xtask()
+        .args(["bench", "--markdown"])
+        .arg(&json)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let row = stdout
         .lines()
         .find(|l| l.starts_with("| `w` "))
@@ -123,7 +131,11 @@ fn markdown_writes_the_readme_block_and_refuses_other_formats() {
     let json = dir.path().join("bench.json");
     std::fs::write(&json, synthetic_doc().to_string()).unwrap();
     let readme = dir.path().join("README.md");
-    std::fs::write(&readme, "# T\n\n<!-- bench:begin old.json -->\nold\n<!-- bench:end -->\n\nafter\n").unwrap();
+    std::fs::write(
+        &readme,
+        "# T\n\n<!-- bench:begin old.json -->\nold\n<!-- bench:end -->\n\nafter\n",
+    )
+    .unwrap();
     let out = xtask()
         .args(["bench", "--markdown"])
         .arg(&json)
@@ -131,7 +143,11 @@ fn markdown_writes_the_readme_block_and_refuses_other_formats() {
         .arg(&readme)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     let text = std::fs::read_to_string(&readme).unwrap();
     assert_eq!(
@@ -144,10 +160,17 @@ fn markdown_writes_the_readme_block_and_refuses_other_formats() {
 
     // A JSON from before modes and rounds (a bare list of rows) is refused by name.
     std::fs::write(&json, "[{\"workload\": \"w\"}]").unwrap();
-    let out = xtask().args(["bench", "--markdown"]).arg(&json).output().unwrap();
+    let out = xtask()
+        .args(["bench", "--markdown"])
+        .arg(&json)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("is not a bench JSON of format `rnn-rs-bench/2`"), "{stderr}");
+    assert!(
+        stderr.contains("is not a bench JSON of format `rnn-rs-bench/2`"),
+        "{stderr}"
+    );
 }
 
 /// README's performance table is the output of `--markdown` for the JSON its block names, so
@@ -167,7 +190,11 @@ fn readme_table_is_generated_from_the_committed_json() {
         .args(["bench", "--markdown", json])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         block,
         String::from_utf8_lossy(&out.stdout),
@@ -242,10 +269,7 @@ fn impossible_repeat_settings_are_refused_by_name() {
             "the following required arguments were not provided",
         ),
     ] {
-        let out = xtask()
-            .args(args)
-            .output()
-            .unwrap();
+        let out = xtask().args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");

@@ -40,11 +40,7 @@ impl MnistTraining {
         Ok(Self {
             model: Some(SequenceClassifier::new(cell, 10, &device)),
             optim: adam_tf1().init(),
-            images: Tensor::random(
-                [BATCH, ROWS, ROWS],
-                Distribution::Normal(0.0, 1.0),
-                &device,
-            ),
+            images: Tensor::random([BATCH, ROWS, ROWS], Distribution::Normal(0.0, 1.0), &device),
             labels: Tensor::random([BATCH], Distribution::Uniform(0.0, 10.0), &device),
         })
     }
@@ -58,7 +54,10 @@ impl MnistTraining {
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), self.model());
         // Nothing fails between taking the model and putting it back.
-        let model = self.model.take().expect("the model is present between steps");
+        let model = self
+            .model
+            .take()
+            .expect("the model is present between steps");
         let model = self.optim.step(LEARNING_RATE, model, grads);
         let _ = model
             .dense
@@ -91,6 +90,9 @@ mod tests {
         assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
         // Untrained: about ln 10 = 2.30 (random labels, small logits).
         assert!((1.5..3.5).contains(&losses[0]), "{losses:?}");
-        assert!(losses[5] < losses[0], "Adam lowers the loss on its batch: {losses:?}");
+        assert!(
+            losses[5] < losses[0],
+            "Adam lowers the loss on its batch: {losses:?}"
+        );
     }
 }

@@ -25,11 +25,10 @@ fn parse_args() -> Result<(usize, f64), String> {
             .ok_or_else(|| format!("{flag}: expected a value after it"))?;
         match flag.as_str() {
             "--repeats" => {
-                repeats = value
-                    .parse()
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or_else(|| format!("--repeats: expected an integer >= 1, got `{value}`"))?
+                repeats =
+                    value.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                        format!("--repeats: expected an integer >= 1, got `{value}`")
+                    })?
             }
             "--min-repeat-s" => {
                 min_repeat_s = value

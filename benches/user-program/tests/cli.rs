@@ -29,7 +29,10 @@ fn prints_one_json_line_with_the_step_time() {
 #[test]
 fn bad_arguments_are_named() {
     for (args, needle) in [
-        (&["--repeats", "0"][..], "--repeats: expected an integer >= 1, got `0`"),
+        (
+            &["--repeats", "0"][..],
+            "--repeats: expected an integer >= 1, got `0`",
+        ),
         (
             &["--min-repeat-s", "inf"][..],
             "--min-repeat-s: expected seconds in (0, 86400], got `inf`",

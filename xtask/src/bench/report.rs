@@ -81,7 +81,9 @@ fn cell(runs: &[Value], workload: &str, side: &str, mode: &str) -> anyhow::Resul
         let mut by_round = BTreeMap::new();
         for r in &group {
             let round = r["round"].as_u64().context("a run without `round`")?;
-            let ms = r["ms_per_step"].as_f64().context("a run without `ms_per_step`")?;
+            let ms = r["ms_per_step"]
+                .as_f64()
+                .context("a run without `ms_per_step`")?;
             by_round.insert(round, ms);
         }
         let ms = median(&by_round.values().copied().collect::<Vec<_>>());
@@ -141,14 +143,18 @@ fn ratio(torch: &Option<Cell>, ours: &Option<Cell>) -> Value {
 /// (`ours_user`, `torch_user`, `ours_tuned`, `torch_tuned`; null where not run) and the two
 /// ratios (`ratio_user`, `ratio_tuned`).
 pub fn summarize(doc: &Value) -> anyhow::Result<Vec<Value>> {
-    let runs = doc["runs"].as_array().context("the JSON has no `runs` list")?;
+    let runs = doc["runs"]
+        .as_array()
+        .context("the JSON has no `runs` list")?;
     let workloads = doc["workloads"]
         .as_array()
         .context("the JSON has no `workloads` list")?;
     workloads
         .iter()
         .map(|w| {
-            let name = w["workload"].as_str().context("a workload without a name")?;
+            let name = w["workload"]
+                .as_str()
+                .context("a workload without a name")?;
             let ours_user = cell(runs, name, "ours", "user")?;
             let torch_user = cell(runs, name, "torch", "user")?;
             let ours_tuned = cell(runs, name, "ours", "tuned")?;
@@ -200,7 +206,9 @@ fn ratio_cell(r: &Value) -> String {
 /// generated from a bench JSON of [`FORMAT`].
 pub fn markdown(doc: &Value) -> anyhow::Result<String> {
     let summary = summarize(doc)?;
-    let runs = doc["runs"].as_array().context("the JSON has no `runs` list")?;
+    let runs = doc["runs"]
+        .as_array()
+        .context("the JSON has no `runs` list")?;
     let distinct = |side: &str, mode: &str, key: &str| -> String {
         let mut v: Vec<String> = runs
             .iter()
@@ -295,8 +303,8 @@ pub fn markdown(doc: &Value) -> anyhow::Result<String> {
 fn read_doc(path: &Path) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let doc: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not JSON", path.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
     anyhow::ensure!(
         doc["format"] == FORMAT,
         "--markdown: {} is not a bench JSON of format `{FORMAT}` (its `format`: {}; files \
@@ -325,7 +333,10 @@ pub fn print_markdown(json: &Path, readme: Option<&Path>) -> anyhow::Result<()> 
         let text = std::fs::read_to_string(readme)
             .with_context(|| format!("--readme: reading {}", readme.display()))?;
         let begin = text.find("<!-- bench:begin").with_context(|| {
-            format!("--readme: {} has no `<!-- bench:begin` line", readme.display())
+            format!(
+                "--readme: {} has no `<!-- bench:begin` line",
+                readme.display()
+            )
         })?;
         let end = text[begin..].find(END_MARKER).with_context(|| {
             format!(

@@ -45,7 +45,14 @@ pub fn build(xtask_exe: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("bench: building rnn-user-program ({profile} profile)");
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "rnn-user-program", "--profile", profile])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "rnn-user-program",
+            "--profile",
+            profile,
+        ])
         .arg("--manifest-path")
         .arg(&manifest)
         .env("CARGO_TARGET_DIR", target)
