@@ -2,13 +2,27 @@
 """PyTorch CPU counterparts of rnn-bench's suite (crates/rnn-bench/src/suite.rs), row for row:
 same names, shapes, losses and protocol, so `cargo xtask bench` can print torch/ours ratios.
 
-Protocol per workload and thread count: build, one warm-up step, one step to calibrate the iteration count
-so one repeat lasts >= --min-repeat-s, then --repeats timed repeats; report the median ms per
-step (min and max kept). Flush-to-zero is on (torch.set_flush_denormal(True)): PyTorch's
-fastest setting for long sequences, whose gradients otherwise decay into slow subnormals.
+Protocol per workload and setting: build, one warm-up step, one step to calibrate the iteration
+count so one repeat lasts >= --min-repeat-s, then --repeats timed repeats; report the median ms
+per step (min and max kept).
 
-Usage: python3 rnn_workloads.py [--workloads a,b] [--threads 1,2] [--repeats 3] [--json OUT]
-Prints one JSON object per line: {"workload", "threads", "ms_per_step", "min_ms", "max_ms"}.
+Settings (--threads, comma-separated): `default` is what a PyTorch user gets (torch's own thread
+count, subnormals computed as they come); a number N is the tuned setting: set_num_threads(N)
+and flush-to-zero (torch.set_flush_denormal(True)), PyTorch's fastest setting for long
+sequences, whose gradients otherwise decay into slow subnormals. `default` runs first, before
+any setting changes the process.
+
+Waiting for the work: PyTorch's CPU operators run synchronously, so when `loss.backward()` and
+`optimizer.step()` return, the gradients and the updated parameters are written; each timed
+step has done all of its work when it returns (rnn-bench's steps read a parameter back for
+the same guarantee on lazy backends).
+
+Rows: `gru-train` and `gru-tf-train` both run nn.GRU (reset-after; PyTorch has no TF-form GRU);
+`user-program` (the separate crate benches/user-program) runs the `mnist-train` model.
+
+Usage: python3 rnn_workloads.py --workloads a,b [--threads default,1,2] [--repeats 3] [--json OUT]
+Prints one JSON object per line: {"workload", "setting", "threads", "ms_per_step", "min_ms",
+"max_ms", "iters_per_repeat", "torch"}.
 """
 import argparse
 import json
@@ -100,7 +114,7 @@ class PackedClassifier(nn.Module):
 
 def build(name):
     rnn = lambda i, h, **kw: nn.RNN(i, h, batch_first=True, **kw)  # noqa: E731
-    if name == "mnist-train":
+    if name in ("mnist-train", "user-program"):
         return classify(rnn(28, 150), 150, 150, 28, True)
     if name == "mnist-infer":
         model = Classifier(rnn(28, 150), 150).eval()
@@ -131,7 +145,7 @@ def build(name):
         return train_step(model, x, y, nn.CrossEntropyLoss(), True)
     if name == "lstm-train":
         return classify(nn.LSTM(28, 150, batch_first=True), 150, 150, 28, True)
-    if name == "gru-train":
+    if name in ("gru-train", "gru-tf-train"):
         return classify(nn.GRU(28, 150, batch_first=True), 150, 150, 28, True)
     if name in ("infer-h512-t28", "infer-h512-t1024"):
         t = 28 if name.endswith("t28") else 1024
@@ -169,22 +183,31 @@ def measure(step, repeats, min_repeat_s):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workloads", required=True)
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="default,1,2")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--min-repeat-s", type=float, default=0.5)
     ap.add_argument("--json")
     args = ap.parse_args()
-    torch.set_flush_denormal(True)
+    settings = args.threads.split(",")
+    for s in settings:
+        if s != "default" and not (s.isdigit() and int(s) >= 1):
+            ap.error(f"--threads: expected `default` or a count >= 1, got `{s}`")
+    # `default` first: the tuned settings change the process for good.
+    settings.sort(key=lambda s: s != "default")
     rows = []
-    for threads in [int(t) for t in args.threads.split(",")]:
-        torch.set_num_threads(threads)
+    for setting in settings:
+        if setting != "default":
+            torch.set_num_threads(int(setting))
+            torch.set_flush_denormal(True)
         for name in args.workloads.split(","):
             torch.manual_seed(0)
             step = build(name)
             if step is None:
                 continue
             med, lo, hi, iters = measure(step, args.repeats, args.min_repeat_s)
-            row = {"workload": name, "threads": threads, "ms_per_step": med,
+            row = {"workload": name,
+                   "setting": "default" if setting == "default" else "tuned",
+                   "threads": torch.get_num_threads(), "ms_per_step": med,
                    "min_ms": lo, "max_ms": hi, "iters_per_repeat": iters,
                    "torch": torch.__version__}
             rows.append(row)

@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
         Task::Gallery(args) => gallery::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::BenchWorker(args) => {
-            if !args.system_allocator {
+            if args.mode.retains_freed_memory(args.system_allocator) {
                 rnn_core::allocator::retain_freed_memory();
             }
             bench::worker(&args)

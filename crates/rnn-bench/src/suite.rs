@@ -9,15 +9,21 @@
 //! | `mnist-infer` | the same, forward only on a plain device | 10000, 28, 28, 150 | forward |
 //! | `forecast-train` | relu `BasicRnnCell` + `OutputProjectionWrapper(1)`, MSE | 50, 20, 1, 100 | forward + backward + Adam |
 //! | `deep3-t5`, `deep3-t20` | 3 tanh cells in a `MultiRnnCell`, projection to 1, MSE | 64, 5 / 20, 2 / 1, 100 | forward + backward |
-//! | `lstm-train`, `gru-train` | `LstmCell` / `GruCell` in place of the basic cell | 150, 28, 28, 150 | forward + backward + Adam |
+//! | `lstm-train`, `gru-train` | `LstmCell` / `GruCell` (reset-after, `nn.GRU`'s form) in place of the basic cell | 150, 28, 28, 150 | forward + backward + Adam |
+//! | `gru-tf-train` | `GruCell` in TF's form (reset before the recurrent product; PyTorch has no such GRU, its row runs `nn.GRU`) | 150, 28, 28, 150 | forward + backward + Adam |
 //! | `scale-hH-tT` | tanh cell, dense 10 on the last output, cross-entropy | 64, T, 28, H (H 150, 512; T 28, 256, 1024) | forward + backward |
 //! | `infer-h512-tT` | tanh cell through `dynamic_rnn` on a plain device (no graph), all outputs kept | 64, T, 28, 512 (T 28, 1024) | forward |
 //! | `mnist-len-all`, `mnist-len-uniform` | `mnist-train` with `sequence_length` (all 28; uniform 1..28, [`bench_lengths`]), dense 10 on each example's last valid output | 150, 28, 28, 150 | forward + backward + Adam |
 //! | `lstm-len-all`, `lstm-len-uniform` | `lstm-train` with `sequence_length`, the same two patterns | 150, 28, 28, 150 | forward + backward + Adam |
 //! | `bilstm-len-uniform` | `bidirectional_dynamic_rnn` of two LSTMs with uniform lengths, dense 10 on both final `h`, cross-entropy | 150, 28, 28, 150 + 150 | forward + backward + Adam |
 //! | `burn-rnn-train`, `burn-lstm-train`, `burn-gru-train` | burn's own `nn::Rnn` / `nn::Lstm` / `nn::Gru`, dense 10, cross-entropy | 150, 28, 28, 150 | forward + backward + Adam |
+//!
+//! Every step waits for all of its work before it returns ([`Workload::step`]): a training step
+//! reads back one element of every parameter after the optimiser's update, a forward + backward
+//! step one element of every gradient, an inference step a reduction of its outputs. A lazy
+//! backend (wgpu) thus finishes the backward and the update inside the timed step.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{GruConfig, Linear, LinearConfig, LstmConfig, RnnConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -44,11 +50,43 @@ pub struct Spec {
     pub sequences: usize,
 }
 
-/// A built workload: `step()` runs one timed step and returns a scalar read back from the
-/// device (so the work is finished when it returns).
+/// A built workload: `step()` runs one timed step and returns its loss (or, for inference, a
+/// reduction of its outputs), read back from the device.
 pub trait Workload {
-    /// One step (forward, and backward and the optimiser where the workload trains).
+    /// One step (forward, and backward and the optimiser where the workload trains). It
+    /// returns only once all of its work is done: after the last thing the step computes (the
+    /// updated parameters, or the gradients) has been read back (see [`settle`]).
     fn step(&mut self) -> f32;
+}
+
+/// Reads back one element of every float parameter of `model` (of its gradient in `grads`,
+/// when given), summed into one scalar: one transfer that depends on the whole optimiser
+/// update (or the whole backward), so a lazy backend has run it when this returns. On a CPU
+/// backend the step is already done and this costs one small op per parameter.
+pub fn settle<M: Module>(model: &M, grads: Option<&burn::tensor::Gradients>) -> f32 {
+    struct FirstElements<'a> {
+        grads: Option<&'a burn::tensor::Gradients>,
+        sum: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for FirstElements<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let value = match self.grads {
+                Some(grads) => match param.val().grad(grads) {
+                    Some(g) => g,
+                    None => return, // not on the loss's path (none of the suite's)
+                },
+                None => param.val().detach(),
+            };
+            let first = value.flatten::<1>(0, D - 1).narrow(0, 0, 1);
+            self.sum = Some(match self.sum.take() {
+                Some(s) => s + first,
+                None => first,
+            });
+        }
+    }
+    let mut v = FirstElements { grads, sum: None };
+    model.visit(&mut v);
+    v.sum.map_or(0.0, |s| s.into_scalar::<f32>())
 }
 
 /// Forward FLOPs of `layers` recurrent layers of `h` units over `[b, t, i]` (gates: multiply
@@ -102,10 +140,17 @@ pub fn specs() -> Vec<Spec> {
         3.0 * (4.0 * rnn_fwd_flops(150, 28, 28, 150, 1) + 2.0 * 150.0 * 150.0 * 10.0),
         150,
     );
+    let gru_flops = 3.0 * (3.0 * rnn_fwd_flops(150, 28, 28, 150, 1) + 2.0 * 150.0 * 150.0 * 10.0);
     add(
         "gru-train",
-        "B150 T28 I28 H150 GRU, dense 10, CE, Adam",
-        3.0 * (3.0 * rnn_fwd_flops(150, 28, 28, 150, 1) + 2.0 * 150.0 * 150.0 * 10.0),
+        "B150 T28 I28 H150 GRU reset-after (nn.GRU's form), dense 10, CE, Adam",
+        gru_flops,
+        150,
+    );
+    add(
+        "gru-tf-train",
+        "B150 T28 I28 H150 GRU in TF's form (PyTorch: nn.GRU), dense 10, CE, Adam",
+        gru_flops,
         150,
     );
     for h in [150, 512] {
@@ -280,8 +325,11 @@ pub fn build(name: &str, device: &Device) -> Result<Box<dyn Workload>, String> {
             labels(150, &ad),
             true,
         )),
-        "gru-train" => Box::new(Classify::new(
-            GruCellConfig::new(28, 150).init(&ad).unwrap(),
+        "gru-train" | "gru-tf-train" => Box::new(Classify::new(
+            GruCellConfig::new(28, 150)
+                .with_reset_after(name == "gru-train")
+                .init(&ad)
+                .map_err(|e| e.to_string())?,
             images(150, 28, &ad),
             labels(150, &ad),
             true,
@@ -371,10 +419,13 @@ impl<C: RnnCell> Workload for Classify<C> {
             .expect("valid shapes");
         let loss = sparse_softmax_cross_entropy(logits, self.labels.clone()).expect("valid shapes");
         let value = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = if self.train {
-            self.optim.step(LR, model, grads)
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let model = self.optim.step(LR, model, grads);
+            settle(&model, None);
+            model
         } else {
+            settle(&model, Some(&loss.backward()));
             model
         };
         self.model = Some(model);
@@ -414,7 +465,9 @@ impl Workload for BiClassify {
         let loss = sparse_softmax_cross_entropy(logits, self.labels.clone()).expect("valid shapes");
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        self.model = Some(self.optim.step(LR, model, grads));
+        let model = self.optim.step(LR, model, grads);
+        settle(&model, None);
+        self.model = Some(model);
         value
     }
 }
@@ -449,10 +502,13 @@ impl<C: RnnCell> Workload for Regress<C> {
         let loss =
             mse_over_steps(outputs, self.targets.clone(), &Steps::All).expect("valid shapes");
         let value = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &cell);
         let cell = if self.train {
-            self.optim.step(LR, cell, grads)
+            let grads = GradientsParams::from_grads(loss.backward(), &cell);
+            let cell = self.optim.step(LR, cell, grads);
+            settle(&cell, None);
+            cell
         } else {
+            settle(&cell, Some(&loss.backward()));
             cell
         };
         self.cell = Some(cell);
@@ -546,7 +602,9 @@ impl Workload for BurnTrain {
             .forward(logits, self.labels.clone());
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        self.model = Some(self.optim.step(LR, model, grads));
+        let model = self.optim.step(LR, model, grads);
+        settle(&model, None);
+        self.model = Some(model);
         value
     }
 }
