@@ -329,5 +329,5 @@ fn draw(path: &Path, test: &Windows, seq2seq: &[f32], iterated: &[f32]) -> anyho
             .legend((b == 0).then_some(examples::plot::LegendAt::LowerLeft))
         })
         .collect();
-    figure(path, 560, 420, &panels)
+    Ok(figure(path, 560, 420, &panels)?)
 }
