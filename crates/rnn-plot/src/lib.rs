@@ -495,6 +495,65 @@ pub fn learning_curve(
     figure(path, 800, 500, &[panel])
 }
 
+/// Grey-scale images in a grid, written as PNG (its directory created): `pixels` holds
+/// `n = pixels.len() / (rows * cols)` images of `[rows, cols]` values in `[0, 1]` (clamped),
+/// `per_row` of them per grid row, each pixel a `scale x scale` square, images `gap` pixels
+/// apart on a mid-grey background. Fails naming the file when it cannot be written.
+pub fn image_grid(
+    path: &Path,
+    pixels: &[f32],
+    [rows, cols]: [usize; 2],
+    per_row: usize,
+    scale: u32,
+    gap: u32,
+) -> Result<(), PlotError> {
+    let per_image = (rows * cols).max(1);
+    let n = pixels.len() / per_image;
+    let per_row = per_row.max(1);
+    let grid_rows = n.div_ceil(per_row);
+    let (cell_w, cell_h) = (cols as u32 * scale + gap, rows as u32 * scale + gap);
+    let (w, h) = (
+        per_row as u32 * cell_w + gap,
+        grid_rows as u32 * cell_h + gap,
+    );
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| PlotError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let draw = |e| PlotError::Draw {
+        path: path.to_path_buf(),
+        source: plotters_error(e),
+    };
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    root.fill(&RGBColor(128, 128, 128)).map_err(draw)?;
+    for (k, image) in pixels.chunks_exact(per_image).enumerate() {
+        let (x0, y0) = (
+            gap + (k % per_row) as u32 * cell_w,
+            gap + (k / per_row) as u32 * cell_h,
+        );
+        for (p, &v) in image.iter().enumerate() {
+            let level = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            let colour = RGBColor(level, level, level);
+            let (px, py) = (
+                x0 + (p % cols) as u32 * scale,
+                y0 + (p / cols) as u32 * scale,
+            );
+            for (dx, dy) in (0..scale).flat_map(|dx| (0..scale).map(move |dy| (dx, dy))) {
+                root.draw_pixel(((px + dx) as i32, (py + dy) as i32), &colour)
+                    .map_err(draw)?;
+            }
+        }
+    }
+    root.present().map_err(|e| PlotError::Write {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,60 +679,4 @@ mod tests {
         let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
         (w, h)
     }
-}
-
-/// Grey-scale images in a grid, written as PNG (its directory created): `pixels` holds
-/// `n = pixels.len() / (rows * cols)` images of `[rows, cols]` values in `[0, 1]` (clamped),
-/// `per_row` of them per grid row, each pixel a `scale x scale` square, images `gap` pixels
-/// apart on a mid-grey background. Fails naming the file when it cannot be written.
-pub fn image_grid(
-    path: &Path,
-    pixels: &[f32],
-    [rows, cols]: [usize; 2],
-    per_row: usize,
-    scale: u32,
-    gap: u32,
-) -> Result<(), PlotError> {
-    let per_image = (rows * cols).max(1);
-    let n = pixels.len() / per_image;
-    let per_row = per_row.max(1);
-    let grid_rows = n.div_ceil(per_row);
-    let (cell_w, cell_h) = (cols as u32 * scale + gap, rows as u32 * scale + gap);
-    let (w, h) = (per_row as u32 * cell_w + gap, grid_rows as u32 * cell_h + gap);
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(|source| PlotError::CreateDir {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let draw = |e| PlotError::Draw {
-        path: path.to_path_buf(),
-        source: plotters_error(e),
-    };
-    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
-    root.fill(&RGBColor(128, 128, 128)).map_err(draw)?;
-    for (k, image) in pixels.chunks_exact(per_image).enumerate() {
-        let (x0, y0) = (
-            gap + (k % per_row) as u32 * cell_w,
-            gap + (k / per_row) as u32 * cell_h,
-        );
-        for (p, &v) in image.iter().enumerate() {
-            let level = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-            let colour = RGBColor(level, level, level);
-            let (px, py) = (
-                x0 + (p % cols) as u32 * scale,
-                y0 + (p / cols) as u32 * scale,
-            );
-            for (dx, dy) in (0..scale).flat_map(|dx| (0..scale).map(move |dy| (dx, dy))) {
-                root.draw_pixel(((px + dx) as i32, (py + dy) as i32), &colour)
-                    .map_err(draw)?;
-            }
-        }
-    }
-    root.present().map_err(|e| PlotError::Write {
-        path: path.to_path_buf(),
-        source: Box::new(e),
-    })
 }

@@ -393,7 +393,7 @@ mod tests {
         }
         assert_eq!(
             "rnn".parse::<CellKind>().unwrap_err(),
-            "expected one of basic, lstm, gru, got `rnn`"
+            "expected one of basic, lstm, gru, ln-lstm, got `rnn`"
         );
         assert_eq!(
             "sigmoid".parse::<ActivationKind>().unwrap_err(),

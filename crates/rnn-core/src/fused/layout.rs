@@ -149,20 +149,15 @@ mod tests {
         // Step 0 reads example 1 at time 3 and example 0 at time 1 (never its padding).
         assert_eq!(seen, vec![(0, 7), (1, 1), (2, 6), (3, 0), (4, 5), (5, 4)]);
         let last = Layout::new(2, 4, Some(&[2, 4]), true).last_output_only(true);
-        // Reversed, input time len - 1 is the first step run; forward, the last.
-        assert_eq!(
-            (last.output_slot(0, 0), last.output_slot(1, 0)),
-            (Some(0), Some(0))
-        );
-        assert_eq!(
-            (last.output_slot(0, 1), last.output_slot(1, 3)),
-            (None, None)
-        );
+        // Sorted rows: 0 is example 1 (length 4), 1 is example 0 (length 2). Reversed, input
+        // time len - 1 is the first step run; forward, the last.
+        let slots =
+            |l: &Layout, steps: [(usize, usize); 2]| steps.map(|(r, t)| l.output_slot(r, t));
+        assert_eq!(slots(&last, [(0, 0), (1, 0)]), [Some(0), Some(0)]);
+        assert_eq!(slots(&last, [(0, 3), (1, 1)]), [None, None]);
         let fwd = Layout::new(2, 4, Some(&[2, 4]), false).last_output_only(true);
-        assert_eq!(
-            (fwd.output_slot(0, 3), fwd.output_slot(1, 1)),
-            (Some(0), None)
-        );
+        assert_eq!(slots(&fwd, [(0, 3), (1, 1)]), [Some(0), Some(0)]);
+        assert_eq!(slots(&fwd, [(0, 2), (1, 0)]), [None, None]);
         let all = Layout::new(2, 4, Some(&[2, 4]), true);
         assert_eq!(
             (fwd.out_steps(), last.out_steps(), all.out_steps()),
