@@ -429,14 +429,7 @@ pub fn figure(
         });
     }
     register_embedded_font();
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(|source| PlotError::CreateDir {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-    }
+    create_parent(path)?;
     let draw = |source| PlotError::Draw {
         path: path.to_path_buf(),
         source,
@@ -495,6 +488,19 @@ pub fn learning_curve(
     figure(path, 800, 500, &[panel])
 }
 
+/// Creates the directory `path` will be written into, when it has one.
+fn create_parent(path: &Path) -> Result<(), PlotError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| PlotError::CreateDir {
+                dir: dir.to_path_buf(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Grey-scale images in a grid, written as PNG (its directory created): `pixels` holds
 /// `n = pixels.len() / (rows * cols)` images of `[rows, cols]` values in `[0, 1]` (clamped),
 /// `per_row` of them per grid row, each pixel a `scale x scale` square, images `gap` pixels
@@ -516,14 +522,7 @@ pub fn image_grid(
         per_row as u32 * cell_w + gap,
         grid_rows as u32 * cell_h + gap,
     );
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(|source| PlotError::CreateDir {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-    }
+    create_parent(path)?;
     let draw = |e| PlotError::Draw {
         path: path.to_path_buf(),
         source: plotters_error(e),
