@@ -194,11 +194,7 @@ impl RnnCell for LayerNormLstmCell {
     }
 
     fn zero_state(&self, batch_size: usize, device: &Device) -> LstmState {
-        let zeros = Tensor::zeros([batch_size, self.output_size()], device);
-        LstmState {
-            c: zeros.clone(),
-            h: zeros,
-        }
+        LstmState::zeros(batch_size, self.output_size(), device)
     }
 
     fn step(&self, input: Tensor<2>, state: LstmState) -> (Tensor<2>, LstmState) {

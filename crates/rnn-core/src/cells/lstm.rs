@@ -51,6 +51,17 @@ pub struct LstmState {
     pub h: Tensor<2>,
 }
 
+impl LstmState {
+    /// `c` and `h` zero, each `[batch_size, h]`: the zero state of the LSTM cells.
+    pub fn zeros(batch_size: usize, h: usize, device: &Device) -> Self {
+        let zeros = Tensor::zeros([batch_size, h], device);
+        Self {
+            c: zeros.clone(),
+            h: zeros,
+        }
+    }
+}
+
 impl RnnState for LstmState {
     fn batch_size(&self) -> usize {
         self.h.dims()[0]
@@ -142,11 +153,7 @@ impl RnnCell for LstmCell {
     }
 
     fn zero_state(&self, batch_size: usize, device: &Device) -> LstmState {
-        let zeros = Tensor::zeros([batch_size, self.output_size()], device);
-        LstmState {
-            c: zeros.clone(),
-            h: zeros,
-        }
+        LstmState::zeros(batch_size, self.output_size(), device)
     }
 
     fn step(&self, input: Tensor<2>, state: LstmState) -> (Tensor<2>, LstmState) {
