@@ -39,7 +39,10 @@ pub use activation::Activation;
 pub use cell::RnnCell;
 pub use cells::basic::{BasicRnnCell, BasicRnnCellConfig};
 pub use cells::gru::{GruCell, GruCellConfig};
-pub use cells::ln_lstm::{LayerNormLstmCell, LayerNormLstmCellConfig, LayerNormWeights};
+pub use cells::ln_lstm::{
+    DEFAULT_LAYER_NORM_EPSILON, LayerNormLstmCell, LayerNormLstmCellConfig, LayerNormWeights,
+    TF_LAYER_NORM_EPSILON,
+};
 pub use cells::lstm::{LstmCell, LstmCellConfig, LstmState};
 pub use error::RnnError;
 pub use state::RnnState;

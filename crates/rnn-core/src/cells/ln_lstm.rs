@@ -15,9 +15,20 @@ use super::{check_finite, check_shape, check_size, init_kernels, kernel_sizes};
 use crate::fused::{self, CellWeights};
 use crate::{LstmState, RnnCell, RnnError, SequencePlan};
 
-/// TF's layer-norm epsilon: `tf.contrib.layers.layer_norm` (which `LayerNormBasicLSTMCell`
-/// calls) uses `variance_epsilon = 1e-12`.
+/// TF 1.x's layer-norm epsilon: `tf.contrib.layers.layer_norm` (which
+/// `LayerNormBasicLSTMCell` calls) uses `variance_epsilon = 1e-12`. Not the default: see
+/// [`DEFAULT_LAYER_NORM_EPSILON`].
 pub const TF_LAYER_NORM_EPSILON: f64 = 1e-12;
+
+/// The default epsilon, `1e-3`, as TF's successor of the cell (TF Addons'
+/// `LayerNormLSTMCell`, `norm_epsilon=1e-3`) and Keras' `LayerNormalization`.
+///
+/// With TF 1.x's `1e-12` the cell does not train on MNIST: the top rows of a digit are zero,
+/// so from a zero state every gate's pre-activation block is 0, its variance 0, and the norm's
+/// backward multiplies the gradient by `1/sqrt(1e-12) = 1e6` at each such step; a few zero
+/// rows overflow `f32` and the first Adam step writes NaN into the weights. `1e-3` bounds that
+/// factor at ~32 per step (test `leading_zero_steps_keep_the_default_gradient_finite`).
+pub const DEFAULT_LAYER_NORM_EPSILON: f64 = 1e-3;
 
 /// Configuration of a [`LayerNormLstmCell`]: `LayerNormLstmCellConfig::new(n_inputs, n_neurons)`.
 #[derive(Config, Debug)]
@@ -35,8 +46,9 @@ pub struct LayerNormLstmCellConfig {
     /// Initial value of every layer-norm shift (TF's `norm_shift`, default 0.0).
     #[config(default = 0.0)]
     pub norm_shift: f64,
-    /// Added to the variance before its square root ([`TF_LAYER_NORM_EPSILON`] by default).
-    #[config(default = 1e-12)]
+    /// Added to the variance before its square root ([`DEFAULT_LAYER_NORM_EPSILON`] by
+    /// default; [`TF_LAYER_NORM_EPSILON`] for TF 1.x's exact cell).
+    #[config(default = 1e-3)]
     pub epsilon: f64,
     /// Initialiser of the kernels (Glorot-uniform over TF's `[I + H, 4H]` kernel).
     #[config(default = "Initializer::XavierUniform { gain: 1.0 }")]
@@ -311,7 +323,7 @@ mod tests {
             .unwrap();
         assert_eq!(cell.wx.dims(), [3, 16]);
         assert_eq!(cell.wh.dims(), [4, 16]);
-        assert_eq!(cell.epsilon, TF_LAYER_NORM_EPSILON);
+        assert_eq!(cell.epsilon, DEFAULT_LAYER_NORM_EPSILON);
         assert_close(&cell.gate_gain.val(), &Tensor::full([16], 0.5, &dev), 0.0);
         assert_close(&cell.state_shift.val(), &Tensor::full([4], 0.25, &dev), 0.0);
     }
@@ -441,5 +453,55 @@ mod tests {
             assert_close(&state.h, &expect(&hr), 1e-5);
             assert_close(&state.c, &expect(&cr), 1e-5);
         }
+    }
+}
+
+#[cfg(test)]
+mod zero_rows {
+    use burn::tensor::{Distribution, Tensor};
+
+    use super::*;
+    use crate::dynamic_rnn;
+    use crate::test_util::{device, values};
+
+    /// The gradient of `wx` after a sequence whose first `zeros` steps are all zero (as the
+    /// top rows of an MNIST digit), from a zero state: fused on flex, per step elsewhere.
+    fn wx_gradient(epsilon: f64, zeros: usize) -> Vec<f32> {
+        let dev = device().autodiff();
+        dev.seed(3);
+        let (b, t, i, h) = (32, 28, 28, 64);
+        let cell = LayerNormLstmCellConfig::new(i, h)
+            .with_epsilon(epsilon)
+            .init(&dev)
+            .unwrap();
+        let x = Tensor::<3>::random([b, t, i], Distribution::Uniform(0.0, 1.0), &dev);
+        let mask = Tensor::<3>::cat(
+            vec![
+                Tensor::zeros([b, zeros, i], &dev),
+                Tensor::ones([b, t - zeros, i], &dev),
+            ],
+            1,
+        );
+        let (outputs, _) = dynamic_rnn(&cell, x * mask, None, None).unwrap();
+        let weights = Tensor::<3>::random([b, t, h], Distribution::Normal(0.0, 1.0), &dev);
+        let grads = (outputs * weights).sum().backward();
+        values(&cell.wx.grad(&grads).unwrap())
+    }
+
+    /// With TF's epsilon a block of zero pre-activations (zero input, zero state) has variance
+    /// 0, and the norm's backward multiplies by `1/sqrt(1e-12) = 1e6` at every such step: a
+    /// few zero rows overflow the gradient. The default epsilon keeps it finite.
+    #[test]
+    fn leading_zero_steps_keep_the_default_gradient_finite() {
+        let default = LayerNormLstmCellConfig::new(1, 1).epsilon;
+        assert_eq!(default, DEFAULT_LAYER_NORM_EPSILON);
+        let g = wx_gradient(default, 8);
+        assert!(g.iter().all(|v| v.is_finite()), "default epsilon {default}");
+        assert!(g.iter().any(|v| *v != 0.0));
+        let tf = wx_gradient(TF_LAYER_NORM_EPSILON, 8);
+        assert!(
+            tf.iter().any(|v| !v.is_finite()),
+            "the premise: TF's epsilon overflows on 8 zero steps"
+        );
     }
 }
