@@ -41,7 +41,7 @@ pub struct MnistArgs {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 0.001, value_parser = positive_f64)]
     pub lr: f64,
-    /// The recurrent cell: basic, lstm or gru.
+    /// The recurrent cell: basic, lstm, gru or ln-lstm (the layer-normalised LSTM).
     #[arg(long, default_value_t = CellKind::Basic, value_parser = str::parse::<CellKind>)]
     pub cell: CellKind,
     /// Activation of the basic cell: tanh or relu (LSTM and GRU accept only tanh, their own).

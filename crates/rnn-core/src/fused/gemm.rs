@@ -64,9 +64,34 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// Products of at least this many multiply-adds (`m * n * k`) run on the rayon pool, as in
-/// burn-flex (192^3): below it, splitting costs more than it gains.
-const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
+/// Products of at least this many multiply-adds (`m * n * k`, 32 Mi) are split across threads
+/// (see [`threads_for`]); below it one thread is as fast or faster. Measured on the 2-core VM
+/// (best of 5, two-way split against one thread): `[150, 4200] x [4200, 150]` (the MNIST
+/// step's `dW_h`, 94M) 0.76-0.92 vs 1.19 ms; `[64, 512] x [512, 2048]` (67M) 0.64-0.68 vs
+/// 1.09-1.11 ms; `[4200, 28] x [28, 150]` (the input projection, 18M) 0.20-0.22 vs 0.24 ms and
+/// `[28, 4200] x [4200, 150]` (`dW_x`) 0.33 vs 0.34 ms: no gain; `[150, 150] x [150, 150]` (a
+/// step of the recurrence, 3.4M) 0.09-0.11 vs 0.04 ms: a split costs ~50 us.
+pub(crate) const SPLIT_THRESHOLD: usize = 32 << 20;
+
+/// Fewest output rows (or columns) one thread of a split product gets.
+const MIN_SPLIT: usize = 16;
+
+/// How many threads compute a product of `work` multiply-adds whose split dimension is `len`
+/// long: 1 below [`SPLIT_THRESHOLD`], on a rayon worker (the caller already runs in parallel)
+/// or where rayon's pool has one thread (`RAYON_NUM_THREADS=1`, or a one-thread pool
+/// `install`ed); else rayon's thread count, at most one per [`MIN_SPLIT`] rows.
+///
+/// The threads are scoped threads of this product, not rayon's pool: a product sent to the
+/// pool from outside it blocks the caller while the pool's threads compute, and the pool's
+/// threads then spin (`sched_yield`) for a while before sleeping, taking the core the caller's
+/// sequential time loop needs. Measured on the book's MNIST step (2-core VM, rayon's default
+/// of 2 threads): 11-18 ms per step with the products on the pool, 7-9 ms on one thread.
+fn threads_for(work: usize, len: usize) -> usize {
+    if work < SPLIT_THRESHOLD || rayon::current_thread_index().is_some() {
+        return 1;
+    }
+    rayon::current_num_threads().min(len / MIN_SPLIT).max(1)
+}
 
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` with `accumulate`; `dst` is row-major
 /// `[lhs.rows, rhs.cols]` at the start of the slice. Panics on mismatched shapes.
@@ -76,6 +101,8 @@ pub(crate) fn matmul_into(dst: &mut [f32], lhs: Mat<'_>, rhs: Mat<'_>, accumulat
 
 /// As [`matmul_into`], with rows of `dst` `dst_stride` elements apart (a column block of a
 /// wider row-major buffer: row `r` of the product is `dst[r * dst_stride..][..rhs.cols]`).
+/// A large product is split into blocks of rows (or of columns, when it has more columns than
+/// rows) computed on scoped threads ([`threads_for`]).
 pub(crate) fn matmul_into_rows(
     dst: &mut [f32],
     dst_stride: usize,
@@ -105,20 +132,94 @@ pub(crate) fn matmul_into_rows(
         }
         return;
     }
-    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
-        gemm::Parallelism::Rayon(0)
+    let by_rows = m >= n;
+    let len = if by_rows { m } else { n };
+    let threads = threads_for(m.saturating_mul(n).saturating_mul(k), len);
+    let out = Out(dst.as_mut_ptr());
+    if threads == 1 {
+        // SAFETY: the output block `[m, n]` lies inside `dst` (checked above).
+        unsafe { gemm_block(out, dst_stride, lhs, rhs, accumulate) };
+        return;
+    }
+    let per = len.div_ceil(threads);
+    std::thread::scope(|scope| {
+        for start in (per..len).step_by(per) {
+            let count = per.min(len - start);
+            scope.spawn(move || {
+                // SAFETY: the blocks of rows (or columns) are disjoint and inside `dst`.
+                unsafe { split_block(out, dst_stride, lhs, rhs, accumulate, by_rows, start, count) }
+            });
+        }
+        // SAFETY: as above; this thread computes the first block.
+        unsafe { split_block(out, dst_stride, lhs, rhs, accumulate, by_rows, 0, per) };
+    });
+}
+
+/// The output pointer, sent to the threads of a split product (each writes its own block).
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: the threads of one product write disjoint blocks of the one `dst` the caller
+// borrows mutably for the whole scope.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+/// Rows (`by_rows`) or columns `start..start + count` of the product into their block of `out`.
+///
+/// # Safety
+/// The block must lie inside the output the caller checked, and no other thread may write it.
+#[allow(clippy::too_many_arguments)]
+unsafe fn split_block(
+    out: Out,
+    dst_stride: usize,
+    lhs: Mat<'_>,
+    rhs: Mat<'_>,
+    accumulate: bool,
+    by_rows: bool,
+    start: usize,
+    count: usize,
+) {
+    if by_rows {
+        let lhs = Mat {
+            data: &lhs.data[start * lhs.row_stride..],
+            rows: count,
+            ..lhs
+        };
+        // SAFETY: rows `start..start + count` of the output (the caller's contract).
+        unsafe {
+            gemm_block(
+                Out(out.0.add(start * dst_stride)),
+                dst_stride,
+                lhs,
+                rhs,
+                accumulate,
+            )
+        }
     } else {
-        gemm::Parallelism::None
-    };
+        let rhs = Mat {
+            data: &rhs.data[start * rhs.col_stride..],
+            cols: count,
+            ..rhs
+        };
+        // SAFETY: columns `start..start + count` of the output (the caller's contract).
+        unsafe { gemm_block(Out(out.0.add(start)), dst_stride, lhs, rhs, accumulate) }
+    }
+}
+
+/// One single-threaded `gemm` call: `out[r * dst_stride + c] (+)= (lhs · rhs)[r, c]`.
+///
+/// # Safety
+/// Every `out` element of the `[lhs.rows, rhs.cols]` block must be writable by this thread
+/// alone; `lhs` and `rhs` are in bounds by construction of [`Mat`].
+unsafe fn gemm_block(out: Out, dst_stride: usize, lhs: Mat<'_>, rhs: Mat<'_>, accumulate: bool) {
     // SAFETY: every element gemm reads lies inside `lhs.data` / `rhs.data` (checked when the
-    // `Mat`s were built) and every element it writes inside `dst` (checked above); `dst` is a
-    // unique borrow, so it overlaps neither input.
+    // `Mat`s were built; a sub-block only shortens them) and every element it writes inside the
+    // caller's block; the output overlaps neither input (it is a unique borrow).
     unsafe {
         gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
+            lhs.rows,
+            rhs.cols,
+            lhs.cols,
+            out.0,
             1,
             dst_stride as isize,
             accumulate,
@@ -133,7 +234,7 @@ pub(crate) fn matmul_into_rows(
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
     }
 }
@@ -174,6 +275,10 @@ mod tests {
             (17, 9, 33),
             (150, 28, 150),
             (200, 210, 190),
+            // Above SPLIT_THRESHOLD: split by rows (m >= n), then by columns (m < n), on as
+            // many threads as rayon's pool has.
+            (420, 300, 300),
+            (40, 3000, 300),
         ] {
             let a = data(m * k, 1);
             let b = data(k * n, 2);
@@ -204,6 +309,22 @@ mod tests {
             let plus: Vec<f32> = expected.iter().map(|v| v + 1.5).collect();
             assert!(close(&acc, &plus), "accumulated [{m},{k}]x[{k},{n}]");
         }
+    }
+
+    #[test]
+    fn only_large_products_off_rayons_threads_are_split() {
+        assert_eq!(threads_for(SPLIT_THRESHOLD - 1, 10_000), 1);
+        assert_eq!(threads_for(SPLIT_THRESHOLD, MIN_SPLIT), 1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        // On a worker of the pool: the caller is already parallel.
+        assert_eq!(pool.install(|| threads_for(usize::MAX, 10_000)), 1);
+        assert_eq!(
+            threads_for(usize::MAX, 10_000),
+            rayon::current_num_threads()
+        );
     }
 
     #[test]
