@@ -2,6 +2,7 @@
 //! book's RNN chapter; this library holds only what several of them need: the forecasting
 //! models and their training loop, saving and restoring, sequence generation and the figures.
 
+pub mod blocks;
 pub mod chapter_figures;
 pub mod generate;
 pub mod memory;
