@@ -1,11 +1,12 @@
 //! Shared glue for the chapter's binaries (see `src/bin/`). Each binary is one section of the
 //! book's RNN chapter; this library holds what several of them need (the forecasting models
-//! and their training, saving and restoring, sequence generation, the figures) and the model
-//! and training task of the encoder-decoder (`seq2seq`), so that its training is a task run by
-//! `rnn_train::fit`.
+//! and their training, saving and restoring, sequence generation, the figures) and the models
+//! and training tasks of the two sequence-to-sequence binaries (`seq2seq`, `digit_writer`), so
+//! that every binary's training is a task run by `rnn_train::fit`.
 
 pub mod blocks;
 pub mod chapter_figures;
+pub mod digit_writer;
 pub mod generate;
 pub mod memory;
 pub mod model_file;
