@@ -6,7 +6,7 @@
 //! true row above), Adam, per-pixel binary cross-entropy; at generation each step reads the
 //! sigmoid of its own previous output (greedy feedback through `rnn_core::Decoder`).
 //!
-//! [`rnn_train::fit`] runs the task in blocks of `print_every` iterations ([`crate::blocks`]);
+//! [`rnn_train::fit`] runs the task in blocks of `eval_every` iterations ([`crate::blocks`]);
 //! after each, the teacher-forced per-pixel binary cross-entropy on the test images (the
 //! model's likelihood) is measured and a checkpoint and the metrics are written into `out_dir`
 //! (`metrics.csv`: `test_accuracy` holds that loss). The `vector_to_seq` binary runs it.
@@ -147,9 +147,11 @@ pub struct DigitWriting {
     pub seed: u64,
     /// Test images in the evaluation: the first this many of the test set (10000).
     pub test_limit: usize,
-    /// Print the batch loss every this many iterations; also the block of iterations between
-    /// evaluations and checkpoints (100).
+    /// Print the batch loss every this many iterations (100).
     pub print_every: usize,
+    /// The block of iterations between evaluations and checkpoints (500: an evaluation on the
+    /// 10000 test images costs about as much as 100 iterations).
+    pub eval_every: usize,
     /// Where the checkpoints and `metrics.csv`/`metrics.json` go.
     pub out_dir: PathBuf,
 }
@@ -172,17 +174,18 @@ pub struct DigitWriterTask<'a> {
 impl<'a> DigitWriterTask<'a> {
     /// The task for `config` on `data`, evaluated on the plain `eval_device`; draws the test
     /// images' noise from `eval_device`'s RNG now (seed it first for a repeatable figure).
-    /// Fails naming the setting when `iterations`, `batch_size`, `neurons`, `test_limit` or
-    /// `print_every` is 0, when `batch_size` exceeds the training images or `test_limit` the
-    /// test images, or when the learning rate is not a finite number > 0.
+    /// Fails naming the setting when `iterations`, `batch_size`, `neurons`, `test_limit`,
+    /// `print_every` or `eval_every` is 0, when `batch_size` exceeds the training images or
+    /// `test_limit` the test images, or when the learning rate is not a finite number > 0.
     pub fn new(
         config: DigitWriting,
         data: &'a Mnist,
         eval_device: &Device,
     ) -> Result<Self, TrainError> {
-        let blocks = Blocks::new(config.iterations, config.print_every, "print_every")?;
+        let blocks = Blocks::new(config.iterations, config.eval_every, "eval_every")?;
         rnn_train::args::check_positive("--lr", config.learning_rate)?;
         for (name, value, max) in [
+            ("print_every", config.print_every, usize::MAX),
             ("--batch-size", config.batch_size, data.train.len()),
             ("--neurons", config.neurons, usize::MAX),
             ("--test-limit", config.test_limit, data.test.len()),
@@ -205,7 +208,7 @@ impl<'a> DigitWriterTask<'a> {
         })
     }
 
-    /// `fit`'s settings: a block of `print_every` iterations per epoch, the learning rate,
+    /// `fit`'s settings: a block of `eval_every` iterations per epoch, the learning rate,
     /// the seed, `out_dir`.
     pub fn trainer(&self) -> TrainerConfig {
         let c = &self.config;
@@ -316,6 +319,7 @@ mod tests {
             seed: 5,
             test_limit: 50,
             print_every: 20,
+            eval_every: 30,
             out_dir,
         }
     }
@@ -331,18 +335,19 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let task =
             DigitWriterTask::new(settings(out.path().to_path_buf()), &data, &device).unwrap();
-        // 60 iterations of 20 images: 5 batches per MNIST epoch, 12 epochs, each shuffled.
+        // 60 iterations of 20 images (5 batches per MNIST epoch, 12 epochs, each shuffled) in
+        // two blocks of 30.
         let block = task.batches(1, &train_device).unwrap();
-        assert_eq!(block.len(), 20);
+        assert_eq!(block.len(), 30);
         train_device.seed(5);
         let untrained = task.model(&train_device).unwrap();
         let before = task.evaluate(&untrained.valid()).unwrap();
         assert!((before - std::f64::consts::LN_2).abs() < 0.05, "{before}");
         let fitted = rnn_train::fit(&task.trainer(), &task, &train_device).unwrap();
-        assert_eq!(fitted.history.len(), 3);
+        assert_eq!(fitted.history.len(), 2);
         let csv = std::fs::read_to_string(out.path().join("metrics.csv")).unwrap();
-        assert_eq!(csv.lines().count(), 4, "{csv}");
-        let after = fitted.history[2].test_accuracy;
+        assert_eq!(csv.lines().count(), 3, "{csv}");
+        let after = fitted.history[1].test_accuracy;
         assert!(after < 0.5 * before, "60 steps: {before} -> {after}");
         // The evaluation's noise is fixed: the same model scores the same.
         let again = task.evaluate(&fitted.model.valid()).unwrap();
@@ -364,6 +369,7 @@ mod tests {
             (|c| c.neurons = 0, "--neurons"),
             (|c| c.test_limit = 51, "--test-limit"),
             (|c| c.print_every = 0, "print_every"),
+            (|c| c.eval_every = 0, "eval_every"),
             (|c| c.learning_rate = 0.0, "--lr"),
         ] {
             let mut c = settings(out.path().to_path_buf());
