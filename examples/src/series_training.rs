@@ -2,7 +2,8 @@
 //! random windows of the series (`next_batch(batch_size, n_steps)`), the batch MSE printed
 //! every `print_every` iterations, and an honest final figure: the MSE of the trained model,
 //! with dropout off, on windows it has never seen. [`rnn_train::fit`] runs it (one loop for
-//! every task of the project): an "epoch" is a block of `print_every` iterations, after which
+//! every task of the project): an "epoch" is a block of `print_every` iterations
+//! ([`crate::blocks`]), after which
 //! the model is evaluated on the unseen windows, checkpointed and its metrics written into
 //! `out_dir` (`metrics.csv`: `test_accuracy` holds that MSE).
 //!
@@ -18,8 +19,9 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use rnn_data::{SineBatch, TimeSeries};
-use rnn_train::{StepOutput, Steps, Task, TrainError, TrainerConfig, fit, mse_over_steps};
+use rnn_train::{StepOutput, Steps, Task, TrainError, fit, mse_over_steps};
 
+use crate::blocks::Blocks;
 use crate::series_model::SeriesModel;
 
 /// The loop's settings (the book's values by default, see [`SeriesTraining::book`]).
@@ -77,6 +79,7 @@ pub const EVAL_WINDOWS: usize = 1000;
 /// over all steps, evaluation by [`evaluate_mse`] on the plain device.
 pub struct SeriesTask<'r, M> {
     config: SeriesTraining,
+    blocks: Blocks,
     /// The model to train (taken by [`Task::model`]).
     model: RefCell<Option<M>>,
     /// The training windows, drawn in order across blocks.
@@ -104,7 +107,7 @@ impl<M: SeriesModel> Task for SeriesTask<'_, M> {
         device: &Device,
     ) -> Result<impl ExactSizeIterator<Item = SineBatch>, TrainError> {
         let c = &self.config;
-        let n = c.print_every.min(c.iterations - epoch * c.print_every);
+        let n = self.blocks.iterations(epoch).len();
         let mut windows = self.windows.borrow_mut();
         (0..n)
             .map(|_| windows.next_batch(c.batch_size, c.n_steps, device))
@@ -165,36 +168,21 @@ pub fn train_series<M: SeriesModel>(
     device: &Device,
     report: impl FnMut(usize, f32),
 ) -> anyhow::Result<Trained<M>> {
-    anyhow::ensure!(
-        config.iterations >= 1,
-        "--iterations: expected at least 1, got 0"
-    );
-    anyhow::ensure!(
-        config.print_every >= 1,
-        "print_every: expected at least 1, got 0"
-    );
+    let blocks = Blocks::new(config.iterations, config.print_every, "print_every")?;
     anyhow::ensure!(
         device.is_autodiff(),
         "train_series needs an autodiff device (got a plain one)"
     );
     let task = SeriesTask {
         config: config.clone(),
+        blocks,
         model: RefCell::new(Some(model)),
         windows: RefCell::new(TimeSeries::new(config.seed)),
         curve: RefCell::new(Vec::new()),
         report: RefCell::new(Box::new(report)),
         eval_device: device.clone().inner(),
     };
-    let trainer = TrainerConfig {
-        epochs: config.iterations.div_ceil(config.print_every),
-        learning_rate: config.learning_rate,
-        seed: config.seed,
-        out_dir: config.out_dir.clone(),
-        resume: false,
-        clip: None,
-        progress: false,
-        hyper_parameters: Vec::new(),
-    };
+    let trainer = blocks.trainer(config.learning_rate, config.seed, config.out_dir.clone());
     let fitted = fit(&trainer, &task, device)?;
     let eval_mse = fitted.history.last().map_or(f64::NAN, |m| m.test_accuracy) as f32;
     Ok(Trained {

@@ -89,9 +89,10 @@ fn encoder_decoder_beats_the_untrained_model_and_the_last_value() {
 fn bad_flags_are_refused_before_any_work() {
     let exe = env!("CARGO_BIN_EXE_encoder_decoder");
     for (args, want) in [
+        // rnn_train::args::positive_f64, through clap.
         (
             &["--lr", "0"][..],
-            "--lr: expected a finite number > 0, got 0",
+            "'--lr <LR>': expected a finite number > 0, got 0",
         ),
         (&["--iterations", "0"][..], "--iterations"),
         (&["--neurons", "0"][..], "--neurons"),

@@ -4,7 +4,8 @@
 //! resume, NaN stops, metrics) is written once, in [`crate::fit`].
 //!
 //! The tasks of this project: [`crate::mnist::MnistTask`] (the book's MNIST classifier, any
-//! cell, any depth) here, and the forecaster of `examples` (`examples::series_training`).
+//! cell, any depth) here; in `examples`, the forecaster (`examples::series_training`), the
+//! encoder-decoder (`examples::seq2seq`) and the digit writer (`examples::digit_writer`).
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
