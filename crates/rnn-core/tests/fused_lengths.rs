@@ -8,8 +8,8 @@ mod common;
 
 use burn::tensor::{Device, Tensor};
 use common::cases::{
-    Case, Lcg, NoFuse, StateTensors, compare, device, fd_check, length_tensor, ln_lstm, normal,
-    reverse_within,
+    Case, Lcg, NoFuse, StateTensors, assert_near, compare, device, fd_check, length_tensor,
+    ln_lstm, normal, reverse_within,
 };
 use common::values;
 use rnn_core::{
@@ -210,6 +210,74 @@ fn the_last_output_only_plan_gives_each_examples_last_valid_output() {
             "the stack's top layer writes the last only"
         );
         compare(&name("last stack(basic)", &plan), &case);
+    }
+}
+
+/// The untracked forward of `case` (on the plain device: the kernel's one-block buffers)
+/// against its tracked forward (the whole-sequence buffers a backward reads).
+fn untracked_matches<C: RnnCell<State: StateTensors>>(name: &str, case: &Case<C>) {
+    let tracked = case.run(true);
+    let cell = case.cell.valid();
+    let x = case.x.clone().inner();
+    let h0 = case.h0.clone().map_each(&mut |_, s| s.inner());
+    assert!(!x.device().is_autodiff());
+    let (out, state) = cell
+        .fused_sequence(&x, &h0, &case.plan())
+        .expect("a fused path on the plain device");
+    assert_near(&format!("{name} outputs"), &values(&out), &tracked.outputs);
+    for (k, (s, r)) in state.tensors().iter().zip(&tracked.state).enumerate() {
+        assert_near(&format!("{name} state {k}"), &values(s), r);
+    }
+}
+
+/// `case` under `plan`, asking for the last output only when `last_only`.
+fn planned<C: RnnCell<State: StateTensors>>(
+    case: Case<C>,
+    plan: &(Option<Vec<usize>>, bool),
+    last_only: bool,
+) -> Case<C> {
+    let case = case.with_plan(plan.0.clone(), plan.1);
+    match last_only {
+        true => case.last_output_only(),
+        false => case,
+    }
+}
+
+/// A call with nothing to differentiate runs the forward step by step in one block's buffers
+/// instead of the whole sequence's: the same outputs and final states as the tracked forward,
+/// for every cell, with lengths (0 and T), reversed, all outputs or only the last.
+#[test]
+fn an_untracked_forward_matches_the_tracked_one() {
+    let dev = device();
+    let mut rng = Lcg(11);
+    let (b, t, i, h) = (7, 6, 3, 5);
+    for plan in plans(&mut rng, b, t) {
+        for last_only in [false, true] {
+            let tag = |cell: &str| format!("{} last_only {last_only}", name(cell, &plan));
+            let basic = BasicRnnCellConfig::new(i, h)
+                .with_activation(Activation::Relu)
+                .init(&dev)
+                .unwrap();
+            let case = planned(Case::new(basic, b, t, &dev), &plan, last_only);
+            untracked_matches(&tag("basic"), &case);
+            let lstm = LstmCellConfig::new(i, h).init(&dev).unwrap();
+            let case = planned(Case::new(lstm, b, t, &dev), &plan, last_only);
+            untracked_matches(&tag("lstm"), &case);
+            let case = planned(
+                Case::new(ln_lstm(i, h, 1.0, &dev), b, t, &dev),
+                &plan,
+                last_only,
+            );
+            untracked_matches(&tag("ln-lstm"), &case);
+            for reset_after in [false, true] {
+                let gru = GruCellConfig::new(i, h)
+                    .with_reset_after(reset_after)
+                    .init(&dev)
+                    .unwrap();
+                let case = planned(Case::new(gru, b, t, &dev), &plan, last_only);
+                untracked_matches(&tag(&format!("gru ra {reset_after}")), &case);
+            }
+        }
     }
 }
 

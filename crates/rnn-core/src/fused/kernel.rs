@@ -206,6 +206,87 @@ fn split2(v: &mut [Vec<f32>; 2]) -> (&mut Vec<f32>, &mut Vec<f32>) {
     (a, b)
 }
 
+/// The forward of an untracked call (a plain device, or no input needing a gradient): the
+/// same maths and output as [`forward`], step by step in buffers of one block (`[B, ...]`,
+/// the input projection per step) instead of `[N, ...]` for the whole sequence, since no
+/// backward will read them. Inference over a large batch then touches one step's memory at a
+/// time (`mnist-infer`, 10,000 sequences: ~170 MB per whole-sequence buffer, above what the
+/// workspace keeps, so each call mapped and faulted them afresh).
+fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec<f32> {
+    let bs = layout.batch;
+    let gh = inp.b.len();
+    let h = gh / C::G;
+    let i = inp.wx.len() / gh;
+    // The first step's block is the largest (blocks shrink as examples end).
+    let most = layout.active.first().copied().unwrap_or(0);
+    let mut x = take(most * i);
+    let mut a = take(most * gh);
+    let block = || [take(most * h), take((C::S - 1) * most * h)];
+    let (mut prev, mut new) = (block(), block());
+    let mut extra = take(most * C::X * h);
+    let mut scratch = take(cell.scratch(bs, h));
+    for (init, prev) in inp.init.iter().zip(prev.iter_mut()).take(C::S) {
+        for r in 0..most {
+            prev[r * h..][..h].copy_from_slice(&init[layout.order[r] * h..][..h]);
+        }
+    }
+    let (out_t, slots) = (layout.out_steps(), layout.out_steps() + C::S);
+    let mut out = vec![0.0f32; bs * slots * h];
+    for step in 0..layout.longest() {
+        let n = layout.active[step];
+        for r in 0..n {
+            let src = layout.order[r] * layout.steps + layout.time(r, step);
+            x[r * i..][..i].copy_from_slice(&inp.x[src * i..][..i]);
+        }
+        let a = &mut a[..n * gh];
+        for row in a.chunks_exact_mut(gh) {
+            row.copy_from_slice(inp.b);
+        }
+        matmul_into(a, Mat::new(&x, n, i), Mat::new(inp.wx, i, gh), true);
+        let l1 = if C::S > 1 { n * h } else { 0 };
+        let (n0, n1) = split2(&mut new);
+        cell.forward(Fwd {
+            n,
+            h,
+            a,
+            prev: [&prev[0][..n * h], &prev[1][..l1]],
+            new: [&mut n0[..n * h], &mut n1[..l1]],
+            extra: &mut extra[..n * C::X * h],
+            wh: inp.wh,
+            b2: inp.b2,
+            scratch: &mut scratch,
+        });
+        for r in 0..n {
+            if let Some(slot) = layout.output_slot(r, step) {
+                let dst = (layout.order[r] * slots + slot) * h;
+                out[dst..][..h].copy_from_slice(&new[0][r * h..][..h]);
+            }
+        }
+        // Rows that end at this step: their state now is their final state.
+        let next = layout.active.get(step + 1).copied().unwrap_or(0);
+        for r in next..n {
+            for s in 0..C::S {
+                let dst = (layout.order[r] * slots + out_t + s) * h;
+                out[dst..][..h].copy_from_slice(&new[s][r * h..][..h]);
+            }
+        }
+        // The running rows stay the first rows of the block: this step's state is the next
+        // step's previous state.
+        std::mem::swap(&mut prev, &mut new);
+    }
+    // Examples of length 0 end where they started.
+    for r in most..bs {
+        let b = layout.order[r];
+        for s in 0..C::S {
+            out[(b * slots + out_t + s) * h..][..h].copy_from_slice(&inp.init[s][b * h..][..h]);
+        }
+    }
+    let [p0, p1] = prev;
+    let [n0, n1] = new;
+    give([x, a, p0, p1, n0, n1, extra, scratch]);
+    out
+}
+
 /// The forward over the whole batch: `[B, T' + S, H]` (outputs in input time, zero past each
 /// length, or with `layout.last_only` (T' = 1) each example's last valid output; then the
 /// final value of each state tensor) and, with `keep`, the saved buffers.
@@ -215,6 +296,9 @@ pub(crate) fn forward<C: Gates>(
     layout: Layout,
     keep: Option<Needs>,
 ) -> (Vec<f32>, Option<Saved>) {
+    let Some(needs) = keep else {
+        return (forward_rolling(cell, &inp, &layout), None);
+    };
     let bs = layout.batch;
     let gh = inp.b.len();
     let h = gh / C::G;
@@ -283,12 +367,6 @@ pub(crate) fn forward<C: Gates>(
         }
     }
     give([scratch]);
-    let Some(needs) = keep else {
-        let [p0, p1] = prev;
-        let [n0, n1] = new;
-        give([x, a, p0, p1, n0, n1, extra]);
-        return (out, None);
-    };
     let x = if needs[3] {
         Some(x)
     } else {
