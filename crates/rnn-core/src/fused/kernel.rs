@@ -265,9 +265,9 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
         // Rows that end at this step: their state now is their final state.
         let next = layout.active.get(step + 1).copied().unwrap_or(0);
         for r in next..n {
-            for s in 0..C::S {
+            for (s, state) in new.iter().enumerate().take(C::S) {
                 let dst = (layout.order[r] * slots + out_t + s) * h;
-                out[dst..][..h].copy_from_slice(&new[s][r * h..][..h]);
+                out[dst..][..h].copy_from_slice(&state[r * h..][..h]);
             }
         }
         // The running rows stay the first rows of the block: this step's state is the next
