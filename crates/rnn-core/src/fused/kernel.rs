@@ -230,8 +230,7 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
             prev[r * h..][..h].copy_from_slice(&init[layout.order[r] * h..][..h]);
         }
     }
-    let (out_t, slots) = (layout.out_steps(), layout.out_steps() + C::S);
-    let mut out = vec![0.0f32; bs * slots * h];
+    let mut out = vec![0.0f32; layout.out_rows(C::S) * h];
     for step in 0..layout.longest() {
         let n = layout.active[step];
         for r in 0..n {
@@ -258,7 +257,7 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
         });
         for r in 0..n {
             if let Some(slot) = layout.output_slot(r, step) {
-                let dst = (layout.order[r] * slots + slot) * h;
+                let dst = layout.out_row(layout.order[r], slot) * h;
                 out[dst..][..h].copy_from_slice(&new[0][r * h..][..h]);
             }
         }
@@ -266,7 +265,7 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
         let next = layout.active.get(step + 1).copied().unwrap_or(0);
         for r in next..n {
             for (s, state) in new.iter().enumerate().take(C::S) {
-                let dst = (layout.order[r] * slots + out_t + s) * h;
+                let dst = layout.state_row(s, layout.order[r]) * h;
                 out[dst..][..h].copy_from_slice(&state[r * h..][..h]);
             }
         }
@@ -278,7 +277,7 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
     for r in most..bs {
         let b = layout.order[r];
         for s in 0..C::S {
-            out[(b * slots + out_t + s) * h..][..h].copy_from_slice(&inp.init[s][b * h..][..h]);
+            out[layout.state_row(s, b) * h..][..h].copy_from_slice(&inp.init[s][b * h..][..h]);
         }
     }
     let [p0, p1] = prev;
@@ -287,7 +286,7 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
     out
 }
 
-/// The forward over the whole batch: `[B, T' + S, H]` (outputs in input time, zero past each
+/// The forward over the whole batch: `[B*T' + S*B, H]` rows (outputs `[B, T', H]` in input time, zero past each
 /// length, or with `layout.last_only` (T' = 1) each example's last valid output; then the
 /// final value of each state tensor) and, with `keep`, the saved buffers.
 pub(crate) fn forward<C: Gates>(
@@ -347,12 +346,11 @@ pub(crate) fn forward<C: Gates>(
             }
         }
     }
-    let (out_t, slots) = (layout.out_steps(), layout.out_steps() + C::S);
-    let mut out = vec![0.0f32; bs * slots * h];
+    let mut out = vec![0.0f32; layout.out_rows(C::S) * h];
     for (step, (&n, &off)) in layout.active.iter().zip(&layout.offsets).enumerate() {
         for r in 0..n {
             if let Some(slot) = layout.output_slot(r, step) {
-                let dst = (layout.order[r] * slots + slot) * h;
+                let dst = layout.out_row(layout.order[r], slot) * h;
                 out[dst..][..h].copy_from_slice(&new[0][(off + r) * h..][..h]);
             }
         }
@@ -363,7 +361,7 @@ pub(crate) fn forward<C: Gates>(
                 Some(p) => &new[s][p * h..][..h],
                 None => &inp.init[s][b * h..][..h],
             };
-            out[(b * slots + out_t + s) * h..][..h].copy_from_slice(value);
+            out[layout.state_row(s, b) * h..][..h].copy_from_slice(value);
         }
     }
     give([scratch]);
@@ -389,7 +387,7 @@ pub(crate) fn forward<C: Gates>(
     (out, Some(saved))
 }
 
-/// Hand-written BPTT over the saved buffers; `dout [B, T' + S, H]` is the upstream gradient
+/// Hand-written BPTT over the saved buffers; `dout [B*T' + S*B, H]` is the upstream gradient
 /// of the forward's output.
 pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Needs) -> Grads {
     let Saved {
@@ -406,11 +404,10 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
         extra,
     } = saved;
     let (bs, t, rows, gh) = (layout.batch, layout.steps, layout.rows(), C::G * h);
-    let (out_t, slots) = (layout.out_steps(), layout.out_steps() + C::S);
     let mut carry = [take(bs * h), take((C::S - 1) * bs * h)];
     for (r, &b) in layout.order.iter().enumerate() {
         for s in 0..C::S {
-            carry[s][r * h..][..h].copy_from_slice(&dout[(b * slots + out_t + s) * h..][..h]);
+            carry[s][r * h..][..h].copy_from_slice(&dout[layout.state_row(s, b) * h..][..h]);
         }
     }
     let mut da = take(rows * gh);
@@ -423,7 +420,7 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
             let (d, c) = (&mut dh[r * h..][..h], &carry[0][r * h..][..h]);
             match layout.output_slot(r, step) {
                 Some(slot) => {
-                    let src = (layout.order[r] * slots + slot) * h;
+                    let src = layout.out_row(layout.order[r], slot) * h;
                     for ((d, g), c) in d.iter_mut().zip(&dout[src..src + h]).zip(c) {
                         *d = g + c;
                     }

@@ -82,6 +82,23 @@ impl Layout {
         }
     }
 
+    /// The rows of the op's output `[B*T' + S*B, H]` for `states` state tensors: first the
+    /// outputs, batch-major (so rows `0..B*T'` are `[B, T', H]` with no copy), then each state
+    /// tensor's final value, `[B, H]` each.
+    pub fn out_rows(&self, states: usize) -> usize {
+        self.batch * (self.out_steps() + states)
+    }
+
+    /// The output row of example `b`'s output slot `slot` (see [`Layout::output_slot`]).
+    pub fn out_row(&self, b: usize, slot: usize) -> usize {
+        b * self.out_steps() + slot
+    }
+
+    /// The output row of example `b`'s final value of state tensor `s`.
+    pub fn state_row(&self, s: usize, b: usize) -> usize {
+        self.batch * (self.out_steps() + s) + b
+    }
+
     /// N, the rows of every packed buffer (the sum of the lengths).
     pub fn rows(&self) -> usize {
         self.offsets[self.active.len()]
@@ -165,6 +182,11 @@ mod tests {
         );
         let full = Layout::new(3, 2, None, false);
         assert_eq!(full.rows(), 6);
+        // Output rows: [B*T' + S*B, H], outputs batch-major first, then the states.
+        assert_eq!(full.out_rows(2), 12);
+        assert_eq!((full.out_row(1, 1), full.out_row(2, 0)), (3, 4));
+        assert_eq!((full.state_row(0, 2), full.state_row(1, 0)), (8, 9));
+        assert_eq!((last.out_row(1, 0), last.state_row(0, 1)), (1, 3));
         assert_eq!((full.order, full.active), (vec![0, 1, 2], vec![3, 3]));
     }
 }

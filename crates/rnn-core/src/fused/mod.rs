@@ -227,6 +227,7 @@ pub(crate) fn sequence(
     let layout = Layout::new(batch, steps, plan.host_lengths(), plan.is_reverse())
         .last_output_only(plan.is_last_output_only());
     let out_t = layout.out_steps();
+    let state_rows: Vec<usize> = (0..states).map(|s| layout.state_row(s, 0)).collect();
     let spec = Spec {
         cell: w.cell,
         layout: Arc::new(layout),
@@ -243,7 +244,7 @@ pub(crate) fn sequence(
         Some(b) => b.into_dispatch(),
         None => placeholder(),
     };
-    let out: Tensor<3> =
+    let out: Tensor<2> =
         Tensor::from_dispatch(<burn::backend::Dispatch as op::FusedRnnBackend>::fused_rnn(
             x.clone().into_dispatch(),
             init[0].clone().into_dispatch(),
@@ -254,10 +255,12 @@ pub(crate) fn sequence(
             b2,
             spec,
         ));
-    let finals = (0..states)
-        .map(|s| out.clone().narrow(1, out_t + s, 1).reshape([batch, h]))
+    // Every part is a contiguous run of rows: no narrow or reshape below copies.
+    let finals = state_rows
+        .into_iter()
+        .map(|row| out.clone().narrow(0, row, batch))
         .collect();
-    Some((out.narrow(1, 0, out_t), finals))
+    Some((out.narrow(0, 0, batch * out_t).reshape([batch, out_t, h]), finals))
 }
 
 /// Without the flex backend there is no fused path: the driver runs the per-step loop.

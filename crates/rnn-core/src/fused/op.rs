@@ -22,8 +22,9 @@ pub trait FusedKernels: Backend {
     /// Forward: the seven inputs `x [B, T, I]`, `h0, c0 [B, H]` (a `[1]` placeholder for `c0`
     /// when the cell has one state), `wx [I, G*H]`, `wh [H, G*H]`, `b [G*H]`, `b2` (GRU's
     /// `b_hn [H]`, the layer-normalised LSTM's `[10H]`, else a `[1]` placeholder) ->
-    /// `[B, T' + S, H]` (T' = T, or 1 for the last output only), and with `keep` the saved
-    /// buffers.
+    /// `[B*T' + S*B, H]` (T' = T, or 1 for the last output only; rows as
+    /// [`Layout::out_row`](super::layout::Layout::out_row) and `state_row`), and with `keep`
+    /// the saved buffers.
     fn fused_forward(
         inputs: [FloatTensor<Self>; 7],
         spec: Spec,
@@ -33,7 +34,7 @@ pub trait FusedKernels: Backend {
         unreachable!("the backend extension routes fused_rnn to the tensors' backend")
     }
 
-    /// Backward: the gradients that `needs` asks for, from `dout [B, T' + S, H]`.
+    /// Backward: the gradients that `needs` asks for, from `dout [B*T' + S*B, H]`.
     fn fused_backward(
         saved: Saved,
         dout: FloatTensor<Self>,
@@ -49,9 +50,9 @@ pub trait FusedKernels: Backend {
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedRnnBackend: FusedKernels {
     /// A whole sequence of one cell: inputs as [`FusedKernels::fused_forward`] ->
-    /// `[B, T' + S, H]`: outputs in input time (zero past each length; T' = T) or each
-    /// example's last valid output (T' = 1), then each state
-    /// tensor's final value.
+    /// `[B*T' + S*B, H]`: first the outputs `[B, T', H]` (contiguous, so narrowing and
+    /// reshaping them copies nothing) in input time (zero past each length; T' = T) or each
+    /// example's last valid output (T' = 1), then each state tensor's final value `[B, H]`.
     #[allow(clippy::too_many_arguments)]
     fn fused_rnn(
         x: FloatTensor<Self>,
@@ -116,7 +117,7 @@ impl FusedKernels for Flex {
         };
         let l = &spec.layout;
         (
-            flex(out, vec![l.batch, l.out_steps() + spec.states(), spec.h]),
+            flex(out, vec![l.out_rows(spec.states()), spec.h]),
             saved,
         )
     }
