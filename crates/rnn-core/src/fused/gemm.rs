@@ -7,6 +7,8 @@
 //! a slice the kernel already owns: the input projection of step `t` is computed in the slot
 //! where `h_t` will live, and the recurrent product is added onto it.
 
+use super::pool::Pool;
+
 /// A read-only `rows x cols` matrix in a slice: element `(r, c)` is
 /// `data[r * row_stride + c * col_stride]` (strides in elements, non-negative). A transposed
 /// view is the same slice with the strides swapped.
@@ -64,14 +66,20 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// Products of at least this many multiply-adds (`m * n * k`, 32 Mi) are split across threads
-/// (see [`threads_for`]); below it one thread is as fast or faster. Measured on the 2-core VM
-/// (best of 5, two-way split against one thread): `[150, 4200] x [4200, 150]` (the MNIST
-/// step's `dW_h`, 94M) 0.76-0.92 vs 1.19 ms; `[64, 512] x [512, 2048]` (67M) 0.64-0.68 vs
-/// 1.09-1.11 ms; `[4200, 28] x [28, 150]` (the input projection, 18M) 0.20-0.22 vs 0.24 ms and
-/// `[28, 4200] x [4200, 150]` (`dW_x`) 0.33 vs 0.34 ms: no gain; `[150, 150] x [150, 150]` (a
-/// step of the recurrence, 3.4M) 0.09-0.11 vs 0.04 ms: a split costs ~50 us.
-pub(crate) const SPLIT_THRESHOLD: usize = 32 << 20;
+/// Products of at least this many multiply-adds (`m * n * k`, 1 Mi) are split across the
+/// caller and the helper threads (see [`threads_for`]); below it one thread is as fast.
+/// Measured on the 2-core VM (`Pool::run` with two blocks of rows against one `gemm` call,
+/// best of 7, three runs, the range over the runs): `[64, 100] x [100, 100]` (deep3's step,
+/// 0.64M) 1.43-1.48x; `[100, 100] x [100, 100]` 1.10-1.18x; `[150, 150] x [150, 150]` (the
+/// MNIST step's recurrence, 3.4M) 0.99-1.77x; `[150, 150] x [150, 600]` (the LSTM's) 1.43-1.74x;
+/// `[150, 600] x [600, 150]` (its backward) 1.07-1.83x; `[64, 512] x [512, 512]` (H512)
+/// 1.61-2.11x (columns, 1.61-2.04x). The helpers wake in a few microseconds (they spin between
+/// products), so the cost of a split is small. The same threshold decides whether a step of the
+/// time loop runs in blocks of rows (`rows.rs`, the recurrent product's work): on the bench's
+/// steps (user mode, 3 alternating rounds, median) 1 Mi against 4 Mi gave `mnist-train` 5.2
+/// against 6.3 ms and `lstm-train` 22.2 against 20.9 (rounds 18.7-31.9 and 20.7-22.2), and
+/// 256 Ki did not speed up the smaller `forecast-train` and `deep3-t20` steps.
+pub(crate) const SPLIT_THRESHOLD: usize = 1 << 20;
 
 /// Fewest output rows (or columns) one thread of a split product gets.
 const MIN_SPLIT: usize = 16;
@@ -79,18 +87,25 @@ const MIN_SPLIT: usize = 16;
 /// How many threads compute a product of `work` multiply-adds whose split dimension is `len`
 /// long: 1 below [`SPLIT_THRESHOLD`], on a rayon worker (the caller already runs in parallel)
 /// or where rayon's pool has one thread (`RAYON_NUM_THREADS=1`, or a one-thread pool
-/// `install`ed); else rayon's thread count, at most one per [`MIN_SPLIT`] rows.
-///
-/// The threads are scoped threads of this product, not rayon's pool: a product sent to the
-/// pool from outside it blocks the caller while the pool's threads compute, and the pool's
-/// threads then spin (`sched_yield`) for a while before sleeping, taking the core the caller's
-/// sequential time loop needs. Measured on the book's MNIST step (2-core VM, rayon's default
-/// of 2 threads): 11-18 ms per step with the products on the pool, 7-9 ms on one thread.
-fn threads_for(work: usize, len: usize) -> usize {
-    if work < SPLIT_THRESHOLD || rayon::current_thread_index().is_some() {
+/// `install`ed); else rayon's thread count, at most the helper pool's width
+/// ([`super::pool`]: the caller and one helper per other core) and one per [`MIN_SPLIT`]
+/// rows.
+pub(crate) fn threads_for(work: usize, len: usize) -> usize {
+    static TMP_T: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let thr = *TMP_T.get_or_init(|| {
+        std::env::var("TMP_SPLIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SPLIT_THRESHOLD)
+    });
+    if work < thr || rayon::current_thread_index().is_some() {
         return 1;
     }
-    rayon::current_num_threads().min(len / MIN_SPLIT).max(1)
+    let threads = rayon::current_num_threads().min(len / MIN_SPLIT);
+    if threads <= 1 {
+        return 1;
+    }
+    threads.min(Pool::get().width())
 }
 
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` with `accumulate`; `dst` is row-major
@@ -102,7 +117,7 @@ pub(crate) fn matmul_into(dst: &mut [f32], lhs: Mat<'_>, rhs: Mat<'_>, accumulat
 /// As [`matmul_into`], with rows of `dst` `dst_stride` elements apart (a column block of a
 /// wider row-major buffer: row `r` of the product is `dst[r * dst_stride..][..rhs.cols]`).
 /// A large product is split into blocks of rows (or of columns, when it has more columns than
-/// rows) computed on scoped threads ([`threads_for`]).
+/// rows) computed by the caller and the helper threads ([`threads_for`], [`super::pool`]).
 pub(crate) fn matmul_into_rows(
     dst: &mut [f32],
     dst_stride: usize,
@@ -132,7 +147,9 @@ pub(crate) fn matmul_into_rows(
         }
         return;
     }
-    let by_rows = m >= n;
+    // Blocks of rows where each thread gets at least MIN_SPLIT of them (measured as fast as or
+    // faster than columns on every shape above), else blocks of the longer side.
+    let by_rows = m >= n || m >= 2 * MIN_SPLIT;
     let len = if by_rows { m } else { n };
     let threads = threads_for(m.saturating_mul(n).saturating_mul(k), len);
     let out = Out(dst.as_mut_ptr());
@@ -142,17 +159,29 @@ pub(crate) fn matmul_into_rows(
         return;
     }
     let per = len.div_ceil(threads);
-    std::thread::scope(|scope| {
-        for start in (per..len).step_by(per) {
-            let count = per.min(len - start);
-            scope.spawn(move || {
-                // SAFETY: the blocks of rows (or columns) are disjoint and inside `dst`.
-                unsafe { split_block(out, dst_stride, lhs, rhs, accumulate, by_rows, start, count) }
-            });
+    let block = |b: usize| {
+        let start = b * per;
+        if start < len {
+            // SAFETY: the blocks of rows (or columns) are disjoint and inside `dst`.
+            unsafe {
+                split_block(
+                    out,
+                    dst_stride,
+                    lhs,
+                    rhs,
+                    accumulate,
+                    by_rows,
+                    start,
+                    per.min(len - start),
+                )
+            }
         }
-        // SAFETY: as above; this thread computes the first block.
-        unsafe { split_block(out, dst_stride, lhs, rhs, accumulate, by_rows, 0, per) };
-    });
+    };
+    if !Pool::get().run(threads, &block) {
+        // Another thread's product holds the helpers: this one runs on its own thread.
+        // SAFETY: the whole output, which lies inside `dst` (checked above).
+        unsafe { gemm_block(out, dst_stride, lhs, rhs, accumulate) };
+    }
 }
 
 /// The output pointer, sent to the threads of a split product (each writes its own block).
@@ -275,10 +304,11 @@ mod tests {
             (17, 9, 33),
             (150, 28, 150),
             (200, 210, 190),
-            // Above SPLIT_THRESHOLD: split by rows (m >= n), then by columns (m < n), on as
-            // many threads as rayon's pool has.
+            // Above SPLIT_THRESHOLD: split by rows (m >= n, then m >= 2 * MIN_SPLIT), then by
+            // columns (m < 2 * MIN_SPLIT and m < n), on the caller and the helpers.
             (420, 300, 300),
             (40, 3000, 300),
+            (20, 500, 400),
         ] {
             let a = data(m * k, 1);
             let b = data(k * n, 2);
@@ -323,7 +353,7 @@ mod tests {
         assert_eq!(pool.install(|| threads_for(usize::MAX, 10_000)), 1);
         assert_eq!(
             threads_for(usize::MAX, 10_000),
-            rayon::current_num_threads()
+            rayon::current_num_threads().min(Pool::get().width())
         );
     }
 

@@ -15,6 +15,7 @@
 
 use super::gemm::{Mat, matmul_into};
 use super::layout::Layout;
+use super::rows::{Rows, in_row_blocks, scratch_for};
 use super::workspace::{give, take};
 
 /// Gradients `|v| <` this are set to zero in the backward loop (by the cells, on `dA` and on
@@ -127,7 +128,7 @@ pub(crate) struct WhGrad<'a> {
 }
 
 /// A cell's contribution to the family: its sizes, one step forward and backward, `dW_h`.
-pub(crate) trait Gates {
+pub(crate) trait Gates: Sync {
     /// G: `W_x` is `[I, G*H]`, `W_h` `[H, G*H]`, `b` `[G*H]`.
     const G: usize;
     /// S: state tensors, `h` first (1 or 2).
@@ -206,6 +207,92 @@ fn split2(v: &mut [Vec<f32>; 2]) -> (&mut Vec<f32>, &mut Vec<f32>) {
     (a, b)
 }
 
+/// One step forward for rows `0..n` of a step's buffers (each holding exactly those rows, as
+/// in [`Fwd`]), in blocks of rows on the helper threads ([`in_row_blocks`]); `scratch` holds
+/// [`scratch_for`] elements.
+#[allow(clippy::too_many_arguments)]
+fn step_forward<C: Gates>(
+    cell: &C,
+    n: usize,
+    h: usize,
+    a: &mut [f32],
+    prev: [&[f32]; 2],
+    new: [&mut [f32]; 2],
+    extra: &mut [f32],
+    wh: &[f32],
+    b2: &[f32],
+    scratch: &mut [f32],
+) {
+    let (gh, c1, xh) = (C::G * h, if C::S > 1 { h } else { 0 }, C::X * h);
+    let [n0, n1] = new;
+    let (a, n0, n1) = (Rows::new(a), Rows::new(n0), Rows::new(n1));
+    let (extra, scratch) = (Rows::new(extra), Rows::new(scratch));
+    in_row_blocks(n, n * h * gh, &|k, rows, per| {
+        let (r0, m) = (rows.start, rows.len());
+        // SAFETY: the blocks' rows are disjoint, and so are their scratch ranges (block k's
+        // starts at k * scratch(per)); the buffers outlive `in_row_blocks`.
+        let s = unsafe {
+            Fwd {
+                n: m,
+                h,
+                a: a.get(r0 * gh, m * gh),
+                prev: [&prev[0][r0 * h..][..m * h], &prev[1][r0 * c1..][..m * c1]],
+                new: [n0.get(r0 * h, m * h), n1.get(r0 * c1, m * c1)],
+                extra: extra.get(r0 * xh, m * xh),
+                wh,
+                b2,
+                scratch: scratch.get(k * cell.scratch(per, h), cell.scratch(m, h)),
+            }
+        };
+        cell.forward(s);
+    });
+}
+
+/// One step backward for the rows of `s` (see [`Bwd`]), in blocks of rows as
+/// [`step_forward`].
+fn step_backward<C: Gates>(cell: &C, s: Bwd<'_>) {
+    let Bwd {
+        n,
+        h,
+        dh,
+        carry: [c0, cc1],
+        da,
+        dextra,
+        a,
+        prev,
+        new,
+        extra,
+        wh,
+        b2,
+        scratch,
+    } = s;
+    let (gh, c1, xh) = (C::G * h, if C::S > 1 { h } else { 0 }, C::X * h);
+    let (c0, cc1, da) = (Rows::new(c0), Rows::new(cc1), Rows::new(da));
+    let (dextra, scratch) = (Rows::new(dextra), Rows::new(scratch));
+    in_row_blocks(n, n * h * gh, &|k, rows, per| {
+        let (r0, m) = (rows.start, rows.len());
+        // SAFETY: as in `step_forward`.
+        let s = unsafe {
+            Bwd {
+                n: m,
+                h,
+                dh: &dh[r0 * h..][..m * h],
+                carry: [c0.get(r0 * h, m * h), cc1.get(r0 * c1, m * c1)],
+                da: da.get(r0 * gh, m * gh),
+                dextra: dextra.get(r0 * xh, m * xh),
+                a: &a[r0 * gh..][..m * gh],
+                prev: [&prev[0][r0 * h..][..m * h], &prev[1][r0 * c1..][..m * c1]],
+                new: [&new[0][r0 * h..][..m * h], &new[1][r0 * c1..][..m * c1]],
+                extra: &extra[r0 * xh..][..m * xh],
+                wh,
+                b2,
+                scratch: scratch.get(k * cell.scratch(per, h), cell.scratch(m, h)),
+            }
+        };
+        cell.backward(s);
+    });
+}
+
 /// The forward of an untracked call (a plain device, or no input needing a gradient): the
 /// same maths and output as [`forward`], step by step in buffers of one block (`[B, ...]`,
 /// the input projection per step) instead of `[N, ...]` for the whole sequence, since no
@@ -224,7 +311,7 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
     let block = || [take(most * h), take((C::S - 1) * most * h)];
     let (mut prev, mut new) = (block(), block());
     let mut extra = take(most * C::X * h);
-    let mut scratch = take(cell.scratch(bs, h));
+    let mut scratch = take(scratch_for(bs, |rows| cell.scratch(rows, h)));
     for (init, prev) in inp.init.iter().zip(prev.iter_mut()).take(C::S) {
         for r in 0..most {
             prev[r * h..][..h].copy_from_slice(&init[layout.order[r] * h..][..h]);
@@ -244,17 +331,18 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
         matmul_into(a, Mat::new(&x, n, i), Mat::new(inp.wx, i, gh), true);
         let l1 = if C::S > 1 { n * h } else { 0 };
         let (n0, n1) = split2(&mut new);
-        cell.forward(Fwd {
+        step_forward(
+            cell,
             n,
             h,
             a,
-            prev: [&prev[0][..n * h], &prev[1][..l1]],
-            new: [&mut n0[..n * h], &mut n1[..l1]],
-            extra: &mut extra[..n * C::X * h],
-            wh: inp.wh,
-            b2: inp.b2,
-            scratch: &mut scratch,
-        });
+            [&prev[0][..n * h], &prev[1][..l1]],
+            [&mut n0[..n * h], &mut n1[..l1]],
+            &mut extra[..n * C::X * h],
+            inp.wh,
+            inp.b2,
+            &mut scratch,
+        );
         for r in 0..n {
             if let Some(slot) = layout.output_slot(r, step) {
                 let dst = layout.out_row(layout.order[r], slot) * h;
@@ -313,7 +401,7 @@ pub(crate) fn forward<C: Gates>(
     let zeros = || [take(rows * h), take((C::S - 1) * rows * h)];
     let (mut prev, mut new) = (zeros(), zeros());
     let mut extra = take(rows * C::X * h);
-    let mut scratch = take(cell.scratch(bs, h));
+    let mut scratch = take(scratch_for(bs, |rows| cell.scratch(rows, h)));
     for (init, prev) in inp.init.iter().zip(prev.iter_mut()).take(C::S) {
         for r in 0..layout.active.first().copied().unwrap_or(0) {
             let src = &init[layout.order[r] * h..][..h];
@@ -327,17 +415,18 @@ pub(crate) fn forward<C: Gates>(
         let (og, lg) = (off * gh, n * gh);
         let (ox, lx) = (off * C::X * h, n * C::X * h);
         let (n0, n1) = split2(&mut new);
-        cell.forward(Fwd {
+        step_forward(
+            cell,
             n,
             h,
-            a: &mut a[og..og + lg],
-            prev: [&prev[0][o1..o1 + l1], &prev[1][o1c..o1c + len1]],
-            new: [&mut n0[o1..o1 + l1], &mut n1[o1c..o1c + len1]],
-            extra: &mut extra[ox..ox + lx],
-            wh: inp.wh,
-            b2: inp.b2,
-            scratch: &mut scratch,
-        });
+            &mut a[og..og + lg],
+            [&prev[0][o1..o1 + l1], &prev[1][o1c..o1c + len1]],
+            [&mut n0[o1..o1 + l1], &mut n1[o1c..o1c + len1]],
+            &mut extra[ox..ox + lx],
+            inp.wh,
+            inp.b2,
+            &mut scratch,
+        );
         if let Some(&next) = layout.active.get(step + 1) {
             let off_next = layout.offsets[step + 1];
             for s in 0..C::S {
@@ -413,7 +502,7 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
     let mut da = take(rows * gh);
     let mut dextra = take(rows * C::X * h);
     let mut dh = take(bs * h);
-    let mut scratch = take(cell.scratch(bs, h));
+    let mut scratch = take(scratch_for(bs, |rows| cell.scratch(rows, h)));
     for step in (0..layout.longest()).rev() {
         let (n, off) = (layout.active[step], layout.offsets[step]);
         for r in 0..n {
@@ -433,21 +522,24 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
         let (og, lg) = (off * gh, n * gh);
         let (ox, lx) = (off * C::X * h, n * C::X * h);
         let (c0, c1) = split2(&mut carry);
-        cell.backward(Bwd {
-            n,
-            h,
-            dh: &dh[..l1],
-            carry: [&mut c0[..l1], &mut c1[..len1]],
-            da: &mut da[og..og + lg],
-            dextra: &mut dextra[ox..ox + lx],
-            a: &a[og..og + lg],
-            prev: [&prev[0][o1..o1 + l1], &prev[1][o1c..o1c + len1]],
-            new: [&new[0][o1..o1 + l1], &new[1][o1c..o1c + len1]],
-            extra: &extra[ox..ox + lx],
-            wh: &wh,
-            b2: &b2,
-            scratch: &mut scratch,
-        });
+        step_backward(
+            cell,
+            Bwd {
+                n,
+                h,
+                dh: &dh[..l1],
+                carry: [&mut c0[..l1], &mut c1[..len1]],
+                da: &mut da[og..og + lg],
+                dextra: &mut dextra[ox..ox + lx],
+                a: &a[og..og + lg],
+                prev: [&prev[0][o1..o1 + l1], &prev[1][o1c..o1c + len1]],
+                new: [&new[0][o1..o1 + l1], &new[1][o1c..o1c + len1]],
+                extra: &extra[ox..ox + lx],
+                wh: &wh,
+                b2: &b2,
+                scratch: &mut scratch,
+            },
+        );
     }
     let mut grads = Grads::default();
     for s in 0..C::S {

@@ -28,6 +28,8 @@ mod ln_lstm;
 mod lstm;
 #[cfg(feature = "flex")]
 mod op;
+mod pool;
+mod rows;
 mod workspace;
 
 use std::sync::Arc;
@@ -260,7 +262,10 @@ pub(crate) fn sequence(
         .into_iter()
         .map(|row| out.clone().narrow(0, row, batch))
         .collect();
-    Some((out.narrow(0, 0, batch * out_t).reshape([batch, out_t, h]), finals))
+    Some((
+        out.narrow(0, 0, batch * out_t).reshape([batch, out_t, h]),
+        finals,
+    ))
 }
 
 /// Without the flex backend there is no fused path: the driver runs the per-step loop.

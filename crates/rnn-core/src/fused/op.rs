@@ -116,10 +116,7 @@ impl FusedKernels for Flex {
             SpecCell::LnLstm(c) => run_forward(&c, &inputs, &spec, keep),
         };
         let l = &spec.layout;
-        (
-            flex(out, vec![l.out_rows(spec.states()), spec.h]),
-            saved,
-        )
+        (flex(out, vec![l.out_rows(spec.states()), spec.h]), saved)
     }
 
     fn fused_backward(
