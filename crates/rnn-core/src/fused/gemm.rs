@@ -91,14 +91,7 @@ const MIN_SPLIT: usize = 16;
 /// ([`super::pool`]: the caller and one helper per other core) and one per [`MIN_SPLIT`]
 /// rows.
 pub(crate) fn threads_for(work: usize, len: usize) -> usize {
-    static TMP_T: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let thr = *TMP_T.get_or_init(|| {
-        std::env::var("TMP_SPLIT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(SPLIT_THRESHOLD)
-    });
-    if work < thr || rayon::current_thread_index().is_some() {
+    if work < SPLIT_THRESHOLD || rayon::current_thread_index().is_some() {
         return 1;
     }
     let threads = rayon::current_num_threads().min(len / MIN_SPLIT);

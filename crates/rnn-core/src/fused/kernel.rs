@@ -207,22 +207,20 @@ fn split2(v: &mut [Vec<f32>; 2]) -> (&mut Vec<f32>, &mut Vec<f32>) {
     (a, b)
 }
 
-/// One step forward for rows `0..n` of a step's buffers (each holding exactly those rows, as
-/// in [`Fwd`]), in blocks of rows on the helper threads ([`in_row_blocks`]); `scratch` holds
-/// [`scratch_for`] elements.
-#[allow(clippy::too_many_arguments)]
-fn step_forward<C: Gates>(
-    cell: &C,
-    n: usize,
-    h: usize,
-    a: &mut [f32],
-    prev: [&[f32]; 2],
-    new: [&mut [f32]; 2],
-    extra: &mut [f32],
-    wh: &[f32],
-    b2: &[f32],
-    scratch: &mut [f32],
-) {
+/// One step forward for the rows of `s` (see [`Fwd`]), in blocks of rows on the helper
+/// threads ([`in_row_blocks`]); `s.scratch` holds [`scratch_for`] elements.
+fn step_forward<C: Gates>(cell: &C, s: Fwd<'_>) {
+    let Fwd {
+        n,
+        h,
+        a,
+        prev,
+        new,
+        extra,
+        wh,
+        b2,
+        scratch,
+    } = s;
     let (gh, c1, xh) = (C::G * h, if C::S > 1 { h } else { 0 }, C::X * h);
     let [n0, n1] = new;
     let (a, n0, n1) = (Rows::new(a), Rows::new(n0), Rows::new(n1));
@@ -333,15 +331,17 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
         let (n0, n1) = split2(&mut new);
         step_forward(
             cell,
-            n,
-            h,
-            a,
-            [&prev[0][..n * h], &prev[1][..l1]],
-            [&mut n0[..n * h], &mut n1[..l1]],
-            &mut extra[..n * C::X * h],
-            inp.wh,
-            inp.b2,
-            &mut scratch,
+            Fwd {
+                n,
+                h,
+                a,
+                prev: [&prev[0][..n * h], &prev[1][..l1]],
+                new: [&mut n0[..n * h], &mut n1[..l1]],
+                extra: &mut extra[..n * C::X * h],
+                wh: inp.wh,
+                b2: inp.b2,
+                scratch: &mut scratch,
+            },
         );
         for r in 0..n {
             if let Some(slot) = layout.output_slot(r, step) {
@@ -374,9 +374,9 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
     out
 }
 
-/// The forward over the whole batch: `[B*T' + S*B, H]` rows (outputs `[B, T', H]` in input time, zero past each
-/// length, or with `layout.last_only` (T' = 1) each example's last valid output; then the
-/// final value of each state tensor) and, with `keep`, the saved buffers.
+/// The forward over the whole batch: `[B*T' + S*B, H]` rows (outputs `[B, T', H]` in input
+/// time, zero past each length, or with `layout.last_only` (T' = 1) each example's last valid
+/// output; then the final value of each state tensor) and, with `keep`, the saved buffers.
 pub(crate) fn forward<C: Gates>(
     cell: &C,
     inp: Inputs<'_>,
@@ -417,15 +417,17 @@ pub(crate) fn forward<C: Gates>(
         let (n0, n1) = split2(&mut new);
         step_forward(
             cell,
-            n,
-            h,
-            &mut a[og..og + lg],
-            [&prev[0][o1..o1 + l1], &prev[1][o1c..o1c + len1]],
-            [&mut n0[o1..o1 + l1], &mut n1[o1c..o1c + len1]],
-            &mut extra[ox..ox + lx],
-            inp.wh,
-            inp.b2,
-            &mut scratch,
+            Fwd {
+                n,
+                h,
+                a: &mut a[og..og + lg],
+                prev: [&prev[0][o1..o1 + l1], &prev[1][o1c..o1c + len1]],
+                new: [&mut n0[o1..o1 + l1], &mut n1[o1c..o1c + len1]],
+                extra: &mut extra[ox..ox + lx],
+                wh: inp.wh,
+                b2: inp.b2,
+                scratch: &mut scratch,
+            },
         );
         if let Some(&next) = layout.active.get(step + 1) {
             let off_next = layout.offsets[step + 1];
