@@ -346,7 +346,7 @@ fn gradients_match_finite_differences() {
     const EPS: f32 = 1e-2;
     let dev = device().autodiff();
     // Every weight from this thread's deterministic draws, not the device RNG: the "stop" run
-    // is discontinuous where an example's first output is within an EPS shift of 0, and with
+    // is discontinuous where an example's first output is within an EPS shift of its threshold, and with
     // random weights one run in ~30 put an example there.
     let base = BasicRnnCell::from_weights(
         normal([I, 3], &dev) * 0.7,
