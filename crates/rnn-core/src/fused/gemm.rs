@@ -8,6 +8,7 @@
 //! where `h_t` will live, and the recurrent product is added onto it.
 
 use super::pool::Pool;
+use super::rows::in_row_blocks;
 
 /// A read-only `rows x cols` matrix in a slice: element `(r, c)` is
 /// `data[r * row_stride + c * col_stride]` (strides in elements, non-negative). A transposed
@@ -144,18 +145,14 @@ pub(crate) fn matmul_into_rows(
     // faster than columns on every shape above), else blocks of the longer side.
     let by_rows = m >= n || m >= 2 * MIN_SPLIT;
     let len = if by_rows { m } else { n };
-    let threads = threads_for(m.saturating_mul(n).saturating_mul(k), len);
     let out = Out(dst.as_mut_ptr());
-    if threads == 1 {
-        // SAFETY: the output block `[m, n]` lies inside `dst` (checked above).
-        unsafe { gemm_block(out, dst_stride, lhs, rhs, accumulate) };
-        return;
-    }
-    let per = len.div_ceil(threads);
-    let block = |b: usize| {
-        let start = b * per;
-        if start < len {
-            // SAFETY: the blocks of rows (or columns) are disjoint and inside `dst`.
+    // One block (the whole product) when it is small or the helpers are busy; else the blocks
+    // of rows (or columns) split over the caller and the helpers, as a step's rows are.
+    in_row_blocks(
+        len,
+        m.saturating_mul(n).saturating_mul(k),
+        &|_, block, _| {
+            // SAFETY: the blocks of rows (or columns) are disjoint and inside `dst` (checked above).
             unsafe {
                 split_block(
                     out,
@@ -164,17 +161,12 @@ pub(crate) fn matmul_into_rows(
                     rhs,
                     accumulate,
                     by_rows,
-                    start,
-                    per.min(len - start),
+                    block.start,
+                    block.len(),
                 )
             }
-        }
-    };
-    if !Pool::get().run(threads, &block) {
-        // Another thread's product holds the helpers: this one runs on its own thread.
-        // SAFETY: the whole output, which lies inside `dst` (checked above).
-        unsafe { gemm_block(out, dst_stride, lhs, rhs, accumulate) };
-    }
+        },
+    );
 }
 
 /// The output pointer, sent to the threads of a split product (each writes its own block).

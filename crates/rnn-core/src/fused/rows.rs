@@ -50,8 +50,9 @@ impl Rows {
     }
 }
 
-/// Runs `f(block, rows, per)` for the blocks of a step of `n` rows whose recurrent products
-/// take `work` multiply-adds, and returns once all have finished: one block of all the rows
+/// Runs `f(block, rows, per)` for the blocks of `n` rows (a step's, whose recurrent products
+/// take `work` multiply-adds; or a product's output rows or columns, `gemm.rs`), and returns
+/// once all have finished: one block of all the rows
 /// when the work is small ([`threads_for`]) or the helpers are busy with another thread's
 /// step, else blocks of `per` rows (the last one shorter), block 0 on this thread.
 pub(crate) fn in_row_blocks(
