@@ -25,16 +25,18 @@ impl Gates for Basic {
     }
 
     fn backward(&self, mut s: Bwd<'_>) {
-        let apply = |da: &mut [f32], deriv: fn(f32) -> f32| {
-            for ((d, g), y) in da.iter_mut().zip(s.dh).zip(s.new[0]) {
+        // Generic, so each derivative inlines into its loop and vectorises.
+        fn apply(da: &mut [f32], dh: &[f32], y: &[f32], deriv: impl Fn(f32) -> f32) {
+            for ((d, g), y) in da.iter_mut().zip(dh).zip(y) {
                 *d = flush(g * deriv(*y));
             }
-        };
+        }
+        let (dh, y) = (s.dh, s.new[0]);
         match self.0 {
-            Activation::Tanh => apply(s.da, |y| 1.0 - y * y),
-            Activation::Sigmoid => apply(s.da, |y| y * (1.0 - y)),
-            Activation::Relu => apply(s.da, |y| if y > 0.0 { 1.0 } else { 0.0 }),
-            Activation::Identity => apply(s.da, |_| 1.0),
+            Activation::Tanh => apply(s.da, dh, y, |y| 1.0 - y * y),
+            Activation::Sigmoid => apply(s.da, dh, y, |y| y * (1.0 - y)),
+            Activation::Relu => apply(s.da, dh, y, |y| if y > 0.0 { 1.0 } else { 0.0 }),
+            Activation::Identity => apply(s.da, dh, y, |_| 1.0),
         }
         s.recurrent_grad();
     }
