@@ -16,7 +16,7 @@
 use super::gemm::{Mat, matmul_into};
 use super::layout::Layout;
 use super::rows::{Rows, in_row_blocks, scratch_for};
-use super::workspace::{give, take};
+use super::workspace::{give, take, zeroed};
 
 /// Gradients `|v| <` this are set to zero in the backward loop (by the cells, on `dA` and on
 /// every carried gradient). Over long sequences the recurrence decays geometrically into
@@ -151,7 +151,7 @@ pub(crate) trait Gates: Sync {
 /// `dW_h = Hprev^T dA [H, G*H]` (every gate block's recurrent input is `h_{t-1}`).
 pub(crate) fn recurrent_weight_grad(g: &WhGrad<'_>, gates: usize) -> Vec<f32> {
     let w = gates * g.h;
-    let mut dwh = vec![0.0f32; g.h * w];
+    let mut dwh = zeroed(g.h * w);
     let hprev = Mat::new(g.hprev, g.rows, g.h).t();
     matmul_into(&mut dwh, hprev, Mat::new(g.da, g.rows, w), false);
     dwh
@@ -315,7 +315,7 @@ fn forward_rolling<C: Gates>(cell: &C, inp: &Inputs<'_>, layout: &Layout) -> Vec
             prev[r * h..][..h].copy_from_slice(&init[layout.order[r] * h..][..h]);
         }
     }
-    let mut out = vec![0.0f32; layout.out_rows(C::S) * h];
+    let mut out = zeroed(layout.out_rows(C::S) * h);
     for step in 0..layout.longest() {
         let n = layout.active[step];
         for r in 0..n {
@@ -437,7 +437,7 @@ pub(crate) fn forward<C: Gates>(
             }
         }
     }
-    let mut out = vec![0.0f32; layout.out_rows(C::S) * h];
+    let mut out = zeroed(layout.out_rows(C::S) * h);
     for (step, (&n, &off)) in layout.active.iter().zip(&layout.offsets).enumerate() {
         for r in 0..n {
             if let Some(slot) = layout.output_slot(r, step) {
@@ -546,7 +546,7 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
     let mut grads = Grads::default();
     for s in 0..C::S {
         if needs[1 + s] {
-            let mut g = vec![0.0f32; bs * h];
+            let mut g = zeroed(bs * h);
             for (r, &b) in layout.order.iter().enumerate() {
                 g[b * h..][..h].copy_from_slice(&carry[s][r * h..][..h]);
             }
@@ -556,7 +556,7 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
     let da_mat = Mat::new(&da, rows, gh);
     if needs[3] {
         let x = x.as_deref().expect("x kept when wx needs a gradient");
-        let mut g = vec![0.0f32; i * gh];
+        let mut g = zeroed(i * gh);
         matmul_into(&mut g, Mat::new(x, rows, i).t(), da_mat, false);
         grads.wx = Some(g);
     }
@@ -567,7 +567,7 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
         let wx = wx.as_deref().expect("wx kept when x needs a gradient");
         let mut packed = take(rows * i);
         matmul_into(&mut packed, da_mat, Mat::new(wx, i, gh).t(), false);
-        let mut dx = vec![0.0f32; bs * t * i];
+        let mut dx = zeroed(bs * t * i);
         layout.for_each_row(|p, src| dx[src * i..][..i].copy_from_slice(&packed[p * i..][..i]));
         give([packed]);
         grads.x = Some(dx);

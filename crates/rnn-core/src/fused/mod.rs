@@ -22,6 +22,8 @@ mod activation;
 mod basic;
 mod gemm;
 mod gru;
+#[cfg(feature = "flex")]
+mod kept;
 mod kernel;
 mod layout;
 mod ln_lstm;
@@ -257,15 +259,18 @@ pub(crate) fn sequence(
             b2,
             spec,
         ));
-    // Every part is a contiguous run of rows: no narrow or reshape below copies.
-    let finals = state_rows
-        .into_iter()
-        .map(|row| out.clone().narrow(0, row, batch))
-        .collect();
-    Some((
-        out.narrow(0, 0, batch * out_t).reshape([batch, out_t, h]),
-        finals,
-    ))
+    // Every part is a contiguous run of rows: no part or reshape below copies.
+    let part = |start: usize, len: usize| -> Tensor<2> {
+        Tensor::from_dispatch(
+            <burn::backend::Dispatch as op::FusedRnnBackend>::fused_part(
+                out.clone().into_dispatch(),
+                start,
+                len,
+            ),
+        )
+    };
+    let finals = state_rows.into_iter().map(|row| part(row, batch)).collect();
+    Some((part(0, batch * out_t).reshape([batch, out_t, h]), finals))
 }
 
 /// Without the flex backend there is no fused path: the driver runs the per-step loop.

@@ -2,15 +2,17 @@
 //! backend, and on an autodiff device ONE graph node whose backward is the kernel family's
 //! hand-written BPTT ([`super::kernel::backward`]).
 
+use burn::backend::TensorMetadata;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::TensorData;
+use burn::tensor::Slice;
 
 use super::kernel::{self, Gates, Inputs, Needs, Saved};
 use super::{Spec, SpecCell};
@@ -44,6 +46,20 @@ pub trait FusedKernels: Backend {
         let _ = (saved, dout, spec, needs);
         unreachable!("the graph node calls the tensors' backend's kernels")
     }
+
+    /// Rows `start..start + len` of the op's output `[R, H]` -> `[len, H]`, a view (burn's
+    /// narrow).
+    fn part_forward(out: FloatTensor<Self>, start: usize, len: usize) -> FloatTensor<Self> {
+        let _ = (out, start, len);
+        unreachable!("the backend extension routes fused_part to the tensors' backend")
+    }
+
+    /// The backward of a part: `grad [len, H]` -> `[rows, H]`, zero outside rows
+    /// `start..start + len`, in a kept buffer ([`super::kept`]).
+    fn part_backward(grad: FloatTensor<Self>, start: usize, rows: usize) -> FloatTensor<Self> {
+        let _ = (grad, start, rows);
+        unreachable!("the graph node calls the tensors' backend's kernels")
+    }
 }
 
 /// The backend extension: `fused_rnn` routed by the runtime backend of its inputs.
@@ -66,6 +82,15 @@ pub trait FusedRnnBackend: FusedKernels {
     ) -> FloatTensor<Self> {
         Self::fused_forward([x, h0, c0, wx, wh, b, b2], spec, None).0
     }
+
+    /// One part of [`FusedRnnBackend::fused_rnn`]'s output `[R, H]`: rows
+    /// `start..start + len` -> `[len, H]` (the outputs, or one state tensor's final value).
+    /// burn's narrow, except that on an autodiff device its backward writes the whole `[R, H]`
+    /// gradient into a kept buffer instead of a fresh zero tensor (a third of
+    /// `forecast-train`'s page faults were those).
+    fn fused_part(out: FloatTensor<Self>, start: usize, len: usize) -> FloatTensor<Self> {
+        Self::part_forward(out, start, len)
+    }
 }
 
 fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
@@ -82,7 +107,7 @@ fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
 }
 
 fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
+    super::kept::tensor(values, shape)
 }
 
 fn run_forward<C: Gates>(
@@ -144,6 +169,19 @@ impl FusedKernels for Flex {
             g.b2.map(|v| flex(v, vec![spec.b2_len()])),
         ]
     }
+
+    fn part_forward(out: FlexTensor, start: usize, len: usize) -> FlexTensor {
+        let h = out.shape()[1];
+        Flex::float_slice(out, &[Slice::from(start..start + len), Slice::from(0..h)])
+    }
+
+    fn part_backward(grad: FlexTensor, start: usize, rows: usize) -> FlexTensor {
+        let h = grad.shape()[1];
+        let mut full = super::workspace::zeroed(rows * h);
+        let grad = host(&grad);
+        full[start * h..][..grad.len()].copy_from_slice(&grad);
+        flex(full, vec![rows, h])
+    }
 }
 impl FusedRnnBackend for Flex {}
 
@@ -172,7 +210,38 @@ impl<B: FusedKernels> Backward<B, 7> for FusedSequenceBackward {
     }
 }
 
+/// The graph node of one part of a fused sequence's output.
+#[derive(Debug)]
+struct PartBackward;
+
+impl<B: FusedKernels> Backward<B, 1> for PartBackward {
+    /// The part's first row and the rows of the whole output.
+    type State = (usize, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (start, rows) = ops.state;
+        let [parent] = ops.parents;
+        if let Some(parent) = parent {
+            grads.register::<B>(parent.id, B::part_backward(grad, start, rows));
+        }
+    }
+}
+
 impl<B: FusedRnnBackend, C: CheckpointStrategy> FusedRnnBackend for Autodiff<B, C> {
+    fn fused_part(out: FloatTensor<Self>, start: usize, len: usize) -> FloatTensor<Self> {
+        let rows = out.primitive().shape()[0];
+        let (inner, guard) = out.into_parts();
+        match PartBackward
+            .prepare::<C>([guard])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((start, rows), B::fused_part(inner, start, len)),
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_part(inner, start, len)),
+        }
+    }
+
     fn fused_rnn(
         x: FloatTensor<Self>,
         h0: FloatTensor<Self>,

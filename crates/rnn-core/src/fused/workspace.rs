@@ -56,10 +56,17 @@ pub(crate) fn take(len: usize) -> Vec<f32> {
     }
 }
 
+/// [`take`] with every element zero.
+pub(crate) fn zeroed(len: usize) -> Vec<f32> {
+    let mut v = take(len);
+    v.fill(0.0);
+    v
+}
+
 /// Gives `buffers` back for the next call on this thread (dropping the smallest when over the
-/// limits).
+/// limits; dropping them all while the thread is exiting).
 pub(crate) fn give(buffers: impl IntoIterator<Item = Vec<f32>>) {
-    KEPT.with(|kept| {
+    let _ = KEPT.try_with(|kept| {
         let mut kept = kept.borrow_mut();
         kept.extend(buffers.into_iter().filter(|v| v.capacity() > 0));
         kept.sort_by_key(|v| std::cmp::Reverse(v.capacity()));
