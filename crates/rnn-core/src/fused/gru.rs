@@ -101,7 +101,7 @@ impl Gates for Gru {
             a,
             prev,
             extra,
-            wh,
+            wh_t,
             scratch,
             ..
         } = s;
@@ -117,8 +117,8 @@ impl Gates for Gru {
                 dh_prev[k + j] = d * z;
             }
         }
-        let whg_t = Mat::strided(wh, h, h2, h3, 1).t();
-        let whn_t = Mat::strided(&wh[h2..], h, h, h3, 1).t();
+        let whg_t = Mat::new(&wh_t[..h2 * h], h2, h);
+        let whn_t = Mat::new(&wh_t[h2 * h..], h, h);
         if self.reset_after {
             // dm = da_n r (the gradient of hn), da_r = da_n hn r (1 - r).
             for r in 0..n {
