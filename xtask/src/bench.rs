@@ -182,6 +182,15 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Page faults of this process so far (Linux `/proc/self/stat`: minor + major), if known.
+fn page_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name's closing parenthesis: state, ppid, pgrp, session,
+    // tty_nr, tpgid, flags, minflt, cminflt, majflt.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(7)?.parse::<u64>().ok()? + fields.get(9)?.parse::<u64>().ok()?)
+}
+
 /// Runs one workload and prints one JSON line.
 pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     let device = device(args.device.as_deref())?;
@@ -194,6 +203,7 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     let once = t0.elapsed().as_secs_f64();
     let iters = ((args.min_repeat_s / once.max(1e-6)) as usize).max(1);
     let mut per = Vec::new();
+    let faults_before = page_faults();
     for _ in 0..args.repeats {
         let t0 = Instant::now();
         for _ in 0..iters {
@@ -201,6 +211,10 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
         }
         per.push(t0.elapsed().as_secs_f64() * 1e3 / iters as f64);
     }
+    let faults = faults_before.zip(page_faults()).map(|(a, b)| {
+        let steps = (args.repeats as usize * iters) as f64;
+        b.saturating_sub(a) as f64 / steps
+    });
     let mut sorted = per.clone();
     sorted.sort_by(f64::total_cmp);
     let row = json!({
@@ -211,6 +225,7 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
         "max_ms": sorted[sorted.len() - 1],
         "iters_per_repeat": iters,
         "peak_rss_mib": peak_rss_mib(),
+        "page_faults_per_step": faults,
         "mode": args.mode.name(),
         "threads": rayon::current_num_threads(),
         "allocator": if args.mode.retains_freed_memory(args.system_allocator) {
