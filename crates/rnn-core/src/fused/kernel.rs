@@ -116,7 +116,7 @@ impl Bwd<'_> {
 }
 
 /// `m [rows, cols]` transposed into `out [cols, rows]` (row-major both).
-fn transpose_into(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+pub(crate) fn transpose_into(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     const TILE: usize = 32;
     for r0 in (0..rows).step_by(TILE) {
         for c0 in (0..cols).step_by(TILE) {

@@ -26,6 +26,7 @@ mod gru;
 mod kept;
 mod kernel;
 mod layout;
+mod linear;
 mod ln_lstm;
 mod lstm;
 #[cfg(feature = "flex")]
@@ -177,7 +178,7 @@ impl CellWeights {
 
 /// Whether `t` lives on the flex backend (directly or under autodiff).
 #[cfg(feature = "flex")]
-fn on_flex(t: &Tensor<3>) -> bool {
+fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
     use burn::backend::DispatchDevice;
     match t.device().as_dispatch().clone() {
         DispatchDevice::Flex(_) => true,
@@ -271,6 +272,34 @@ pub(crate) fn sequence(
     };
     let finals = state_rows.into_iter().map(|row| part(row, batch)).collect();
     Some((part(0, batch * out_t).reshape([batch, out_t, h]), finals))
+}
+
+/// `x [N, H] w [H, O] + b [O]` -> `[N, O]` as one graph node over kept buffers (a
+/// projection of a sequence's outputs, [`linear`]). `None` when the tensors are not flex
+/// `f32` or the shapes disagree: the caller runs burn's `Linear`.
+#[cfg(feature = "flex")]
+pub(crate) fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Option<Tensor<2>> {
+    let f32s = [x.dtype(), w.dtype(), b.dtype()]
+        .into_iter()
+        .all(|d| d == DType::F32);
+    let [n, h] = x.dims();
+    let fits = n > 0 && h > 0 && w.dims()[0] == h && b.dims() == [w.dims()[1]] && b.dims()[0] > 0;
+    if !f32s || !fits || !on_flex(&x) {
+        return None;
+    }
+    Some(Tensor::from_dispatch(
+        <burn::backend::Dispatch as op::FusedRnnBackend>::fused_linear(
+            x.into_dispatch(),
+            w.into_dispatch(),
+            b.into_dispatch(),
+        ),
+    ))
+}
+
+/// Without the flex backend there is no fused projection.
+#[cfg(not(feature = "flex"))]
+pub(crate) fn linear(_: Tensor<2>, _: Tensor<2>, _: Tensor<1>) -> Option<Tensor<2>> {
+    None
 }
 
 /// Without the flex backend there is no fused path: the driver runs the per-step loop.

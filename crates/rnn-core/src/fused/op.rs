@@ -54,6 +54,28 @@ pub trait FusedKernels: Backend {
         unreachable!("the backend extension routes fused_part to the tensors' backend")
     }
 
+    /// A projection: `x [N, H] w [H, O] + b [O]` -> `[N, O]` ([`super::linear`]).
+    fn linear_forward(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let _ = (x, w, b);
+        unreachable!("the backend extension routes fused_linear to the tensors' backend")
+    }
+
+    /// A projection's gradients `dx [N, H]`, `dw [H, O]`, `db [O]` from `dy [N, O]`, each
+    /// when `needs` asks.
+    fn linear_backward(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        needs: [bool; 3],
+    ) -> [Option<FloatTensor<Self>>; 3] {
+        let _ = (x, w, dy, needs);
+        unreachable!("the graph node calls the tensors' backend's kernels")
+    }
+
     /// The backward of a part: `grad [len, H]` -> `[rows, H]`, zero outside rows
     /// `start..start + len`, in a kept buffer ([`super::kept`]).
     fn part_backward(grad: FloatTensor<Self>, start: usize, rows: usize) -> FloatTensor<Self> {
@@ -90,6 +112,16 @@ pub trait FusedRnnBackend: FusedKernels {
     /// `forecast-train`'s page faults were those).
     fn fused_part(out: FloatTensor<Self>, start: usize, len: usize) -> FloatTensor<Self> {
         Self::part_forward(out, start, len)
+    }
+
+    /// `x [N, H] w [H, O] + b [O]` -> `[N, O]`: a projection of a sequence's outputs as one
+    /// graph node whose tensors are kept buffers ([`super::linear`]).
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::linear_forward(x, w, b)
     }
 }
 
@@ -175,6 +207,30 @@ impl FusedKernels for Flex {
         Flex::float_slice(out, &[Slice::from(start..start + len), Slice::from(0..h)])
     }
 
+    fn linear_forward(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
+        let [n, h] = [x.shape()[0], x.shape()[1]];
+        let o = w.shape()[1];
+        let y = super::linear::forward(&host(&x), &host(&w), &host(&b), n, h);
+        flex(y, vec![n, o])
+    }
+
+    fn linear_backward(
+        x: FlexTensor,
+        w: FlexTensor,
+        dy: FlexTensor,
+        needs: [bool; 3],
+    ) -> [Option<FlexTensor>; 3] {
+        let [n, h] = [x.shape()[0], x.shape()[1]];
+        let o = w.shape()[1];
+        let [dx, dw, db] =
+            super::linear::backward(&host(&x), &host(&w), &host(&dy), (n, h, o), needs);
+        [
+            dx.map(|v| flex(v, vec![n, h])),
+            dw.map(|v| flex(v, vec![h, o])),
+            db.map(|v| flex(v, vec![o])),
+        ]
+    }
+
     fn part_backward(grad: FlexTensor, start: usize, rows: usize) -> FlexTensor {
         let h = grad.shape()[1];
         let mut full = super::workspace::zeroed(rows * h);
@@ -228,7 +284,47 @@ impl<B: FusedKernels> Backward<B, 1> for PartBackward {
     }
 }
 
+/// The graph node of one projection.
+#[derive(Debug)]
+struct LinearBackward;
+
+impl<B: FusedKernels> Backward<B, 3> for LinearBackward {
+    /// The input `x` and the weight `w` (shared, not copied).
+    type State = (B::FloatTensorPrimitive, B::FloatTensorPrimitive);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let needs = ops.parents.each_ref().map(Option::is_some);
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, w) = ops.state;
+        let g = B::linear_backward(x, w, dy, needs);
+        for (node, grad) in ops.parents.into_iter().zip(g) {
+            if let (Some(node), Some(grad)) = (node, grad) {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
 impl<B: FusedRnnBackend, C: CheckpointStrategy> FusedRnnBackend for Autodiff<B, C> {
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let ((x, gx), (w, gw), (b, gb)) = (x.into_parts(), w.into_parts(), b.into_parts());
+        match LinearBackward
+            .prepare::<C>([gx, gw, gb])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::fused_linear(x.clone(), w.clone(), b);
+                prep.finish((x, w), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_linear(x, w, b)),
+        }
+    }
+
     fn fused_part(out: FloatTensor<Self>, start: usize, len: usize) -> FloatTensor<Self> {
         let rows = out.primitive().shape()[0];
         let (inner, guard) = out.into_parts();

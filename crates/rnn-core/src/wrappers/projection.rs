@@ -114,9 +114,14 @@ impl<C: RnnCell> RnnCell for OutputProjectionWrapper<C> {
     ) -> Option<(Tensor<3>, C::State)> {
         let (outputs, state) = self.cell.fused_sequence(inputs, state, plan)?;
         let [b, t, h] = outputs.dims();
-        let projected = self
-            .projection
-            .forward(outputs.reshape([b * t, h]))
+        let flat = outputs.reshape([b * t, h]);
+        // The fused projection (one node over kept buffers) when the inner cell ran fused on
+        // flex; burn's Linear otherwise (no bias, or another backend).
+        let fused = self.projection.bias.as_ref().and_then(|bias| {
+            crate::fused::linear(flat.clone(), self.projection.weight.val(), bias.val())
+        });
+        let projected = fused
+            .unwrap_or_else(|| self.projection.forward(flat))
             .reshape([b, t, self.output_size()]);
         let projected = match plan.valid_mask(t, &projected.device()) {
             Some(mask) => projected * mask,
