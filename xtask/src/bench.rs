@@ -53,7 +53,7 @@ pub struct BenchArgs {
     pub torch_threads: Vec<u32>,
     /// Our thread counts in tuned mode (RAYON_NUM_THREADS of the worker; burn's CPU backends
     /// use rayon), comma-separated; the fastest is compared. User mode sets none.
-    #[arg(long, value_delimiter = ',', default_values_t = [1], value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2], value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Vec<u32>,
     /// Alternating rounds (ours, PyTorch, ours, ...): each ratio is the median of the rounds'
     /// ratios, with their min and max.
