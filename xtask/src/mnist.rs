@@ -73,9 +73,9 @@ pub struct MnistArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Threads of burn's CPU kernels (rayon) [default: 1 when --hidden <= 256, measured faster
-    /// on the 2-core machine (`cargo xtask bench --threads 1,2`); else one per core; an
-    /// explicit RAYON_NUM_THREADS is kept].
+    /// Threads of burn's CPU kernels (rayon) and of the fused kernels' splits [default: rayon's,
+    /// one per core, or RAYON_NUM_THREADS; on the 2-core machine two threads beat one on the
+    /// book's MNIST step since the fused kernels split their steps over the cores].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
     /// Refuse to start when the run's estimated memory (parameters with Adam's state,
@@ -228,10 +228,7 @@ pub fn run(args: &MnistArgs) -> anyhow::Result<Summary> {
         &memory::limit(args.max_memory_gib, "--max-memory-gib"),
         "--hidden, --layers or --batch-size (or raise --max-memory-gib)",
     )?;
-    let threads = args.threads.map(|n| n as usize).or_else(|| {
-        let env_set = std::env::var_os("RAYON_NUM_THREADS").is_some();
-        (!env_set && args.hidden <= 256).then_some(1)
-    });
+    let threads = args.threads.map(|n| n as usize);
     if let Some(n) = threads
         && rayon::ThreadPoolBuilder::new()
             .num_threads(n)
