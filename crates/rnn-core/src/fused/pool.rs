@@ -178,7 +178,7 @@ impl Spin {
     /// Whether to keep spinning (else the caller yields or sleeps).
     fn on(&mut self) -> bool {
         self.turns = self.turns.wrapping_add(1);
-        if self.on && self.turns % Self::CHECK_EVERY == 0 {
+        if self.on && self.turns.is_multiple_of(Self::CHECK_EVERY) {
             self.on = self.started.elapsed() < SPIN;
         }
         self.on
