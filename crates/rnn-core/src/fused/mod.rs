@@ -275,8 +275,8 @@ pub(crate) fn sequence(
 }
 
 /// `x [N, H] w [H, O] + b [O]` -> `[N, O]` as one graph node over kept buffers (a
-/// projection of a sequence's outputs; the maths in `linear.rs`). `None` when the tensors are not flex
-/// `f32` or the shapes disagree: the caller runs burn's `Linear`.
+/// projection of a sequence's outputs; the maths in `linear.rs`). `None` when the tensors are
+/// not flex `f32` or the shapes disagree: the caller runs burn's `Linear`.
 #[cfg(feature = "flex")]
 pub(crate) fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Option<Tensor<2>> {
     let f32s = [x.dtype(), w.dtype(), b.dtype()]
