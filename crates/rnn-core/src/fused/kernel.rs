@@ -115,6 +115,14 @@ impl Bwd<'_> {
     }
 }
 
+/// `values` in a workspace buffer (the saved weights: a fresh `to_vec` of `W_h` per call was
+/// freed to glibc after the backward and faulted in again by the next call).
+fn copied(values: &[f32]) -> Vec<f32> {
+    let mut v = take(values.len());
+    v.copy_from_slice(values);
+    v
+}
+
 /// `m [rows, cols]` transposed into `out [cols, rows]` (row-major both).
 pub(crate) fn transpose_into(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     const TILE: usize = 32;
@@ -487,9 +495,9 @@ pub(crate) fn forward<C: Gates>(
         i,
         h,
         x,
-        wx: needs[0].then(|| inp.wx.to_vec()),
-        wh: inp.wh.to_vec(),
-        b2: inp.b2.to_vec(),
+        wx: needs[0].then(|| copied(inp.wx)),
+        wh: copied(inp.wh),
+        b2: copied(inp.b2),
         a,
         prev,
         new,
@@ -613,6 +621,8 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
     let [c0, c1] = carry;
     give([a, p0, p1, n0, n1, extra, da, dextra, dh, scratch, c0, c1]);
     give(x);
+    give(wx);
+    give([wh, b2]);
     grads
 }
 
