@@ -127,7 +127,7 @@ impl RnnCell for GruCell {
     }
 
     fn zero_state(&self, batch_size: usize, device: &Device) -> Tensor<2> {
-        Tensor::zeros([batch_size, self.output_size()], device)
+        fused::zeros([batch_size, self.output_size()], device)
     }
 
     fn step(&self, input: Tensor<2>, state: Tensor<2>) -> (Tensor<2>, Tensor<2>) {

@@ -54,7 +54,7 @@ pub struct LstmState {
 impl LstmState {
     /// `c` and `h` zero, each `[batch_size, h]`: the zero state of the LSTM cells.
     pub fn zeros(batch_size: usize, h: usize, device: &Device) -> Self {
-        let zeros = Tensor::zeros([batch_size, h], device);
+        let zeros = fused::zeros([batch_size, h], device);
         Self {
             c: zeros.clone(),
             h: zeros,

@@ -73,6 +73,16 @@ impl Drop for Kept {
 ///
 /// When `shape` does not hold `values.len()` elements (the kernels' callers size both).
 pub(crate) fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(data(values, shape))
+}
+
+/// `values` as `f32` tensor data of `shape` over the same controller (flex's `from_data` keeps
+/// it without a copy; other backends copy from it).
+///
+/// # Panics
+///
+/// As [`tensor`].
+pub(crate) fn data(values: Vec<f32>, shape: Vec<usize>) -> TensorData {
     assert_eq!(
         shape.iter().product::<usize>(),
         values.len(),
@@ -82,7 +92,7 @@ pub(crate) fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     let len = values.len() * 4;
     // SAFETY: the controller's memory is `len` initialised bytes.
     let bytes = unsafe { Bytes::from_controller(Box::new(Kept(values)), len) };
-    FlexTensor::from_data(TensorData::from_bytes(bytes, shape, DType::F32))
+    TensorData::from_bytes(bytes, shape, DType::F32)
 }
 
 #[cfg(test)]

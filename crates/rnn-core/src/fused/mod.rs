@@ -179,8 +179,14 @@ impl CellWeights {
 /// Whether `t` lives on the flex backend (directly or under autodiff).
 #[cfg(feature = "flex")]
 fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
+    device_on_flex(&t.device())
+}
+
+/// Whether `device` is the flex backend's (directly or under autodiff).
+#[cfg(feature = "flex")]
+fn device_on_flex(device: &burn::tensor::Device) -> bool {
     use burn::backend::DispatchDevice;
-    match t.device().as_dispatch().clone() {
+    match device.as_dispatch().clone() {
         DispatchDevice::Flex(_) => true,
         DispatchDevice::Autodiff(d) => matches!(d.inner(), DispatchDevice::Flex(_)),
         #[allow(unreachable_patterns)]
@@ -294,6 +300,19 @@ pub(crate) fn linear(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Option<Tensor<
             b.into_dispatch(),
         ),
     ))
+}
+
+/// A zero state `[B, H]`: on a flex device (plain or under autodiff) over a kept buffer, so a
+/// call without an initial state makes no fresh allocation after the first (burn-flex's
+/// `zeros` allocates a zeroed buffer and copies it into an aligned one: at `[64, 512]`, 32
+/// page faults per call of `infer-h512-t28`); elsewhere `Tensor::zeros`.
+pub(crate) fn zeros(shape: [usize; 2], device: &burn::tensor::Device) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if device_on_flex(device) {
+        let values = workspace::zeroed(shape[0] * shape[1]);
+        return Tensor::from_data(kept::data(values, shape.to_vec()), device);
+    }
+    Tensor::zeros(shape, device)
 }
 
 /// Without the flex backend there is no fused projection.
