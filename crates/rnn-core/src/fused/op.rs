@@ -233,9 +233,13 @@ impl FusedKernels for Flex {
 
     fn part_backward(grad: FlexTensor, start: usize, rows: usize) -> FlexTensor {
         let h = grad.shape()[1];
-        let mut full = super::workspace::zeroed(rows * h);
         let grad = host(&grad);
-        full[start * h..][..grad.len()].copy_from_slice(&grad);
+        // Zero only the rows outside the part; the part's rows are overwritten.
+        let (begin, end) = (start * h, start * h + grad.len());
+        let mut full = super::workspace::take(rows * h);
+        full[..begin].fill(0.0);
+        full[begin..end].copy_from_slice(&grad);
+        full[end..].fill(0.0);
         flex(full, vec![rows, h])
     }
 }
