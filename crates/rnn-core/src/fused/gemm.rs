@@ -74,13 +74,36 @@ impl<'a> Mat<'a> {
 /// 0.64M) 1.43-1.48x; `[100, 100] x [100, 100]` 1.10-1.18x; `[150, 150] x [150, 150]` (the
 /// MNIST step's recurrence, 3.4M) 0.99-1.77x; `[150, 150] x [150, 600]` (the LSTM's) 1.43-1.74x;
 /// `[150, 600] x [600, 150]` (its backward) 1.07-1.83x; `[64, 512] x [512, 512]` (H512)
-/// 1.61-2.11x (columns, 1.61-2.04x). The helpers wake in a few microseconds (they spin between
-/// products), so the cost of a split is small. The same threshold decides whether a step of the
+/// 1.61-2.11x (columns, 1.61-2.04x). That is with the helpers awake (they spin between
+/// products); a product that would wake them splits only from [`WAKE_THRESHOLD`]. The same threshold decides whether a step of the
 /// time loop runs in blocks of rows (`rows.rs`, the recurrent product's work): on the bench's
 /// steps (user mode, 3 alternating rounds, median) 1 Mi against 4 Mi gave `mnist-train` 5.2
 /// against 6.3 ms and `lstm-train` 22.2 against 20.9 (rounds 18.7-31.9 and 20.7-22.2), and
 /// 256 Ki did not speed up the smaller `forecast-train` and `deep3-t20` steps.
 pub(crate) const SPLIT_THRESHOLD: usize = 1 << 20;
+
+/// Products that would have to wake the helpers (asleep: no product or step came for
+/// [`super::pool`]'s spin time) split only from this many multiply-adds (64 Mi). A sleeping
+/// helper takes ~100 us or more to start on the 2-core VMs, so a one-off product of the small
+/// models gained nothing from it: `matmul_into` split against one thread, medians of 300
+/// alternations, two runs, with the helper spinning / after 1 ms of sleep: `[100, 1280] x
+/// [1280, 100]` (deep3's weight gradient) 1.10-1.11x / 0.60-0.80x; `[1280, 100] x [100,
+/// 100]` (its input projection) 1.22-1.76x / 0.87-1.00x; `[100, 1000] x [1000, 100]`
+/// (forecast's) 1.69x / 0.78-0.96x; `[64, 512] x [512, 512]` 1.27-1.93x / 0.83-0.96x;
+/// `[150, 4200] x [4200, 150]` (the MNIST step's) 0.97-1.05x / 1.07-1.22x. The small models'
+/// steps are below [`SPLIT_THRESHOLD`], so their helpers sleep and they run on one thread, as
+/// fast as a one-thread pool; a bigger model's steps keep the helpers spinning, and the
+/// products around its time loop split from [`SPLIT_THRESHOLD`].
+pub(crate) const WAKE_THRESHOLD: usize = 64 << 20;
+
+/// The multiply-adds by which a product of `work` is split ([`threads_for`]): none (0) when
+/// it is below [`WAKE_THRESHOLD`] and the helpers are asleep.
+fn product_work(work: usize) -> usize {
+    match work >= WAKE_THRESHOLD || Pool::get().awake() {
+        true => work,
+        false => 0,
+    }
+}
 
 /// Fewest output rows (or columns) one thread of a split product gets.
 const MIN_SPLIT: usize = 16;
@@ -146,11 +169,12 @@ pub(crate) fn matmul_into_rows(
     let by_rows = m >= n || m >= 2 * MIN_SPLIT;
     let len = if by_rows { m } else { n };
     let out = Out(dst.as_mut_ptr());
-    // One block (the whole product) when it is small or the helpers are busy; else the blocks
-    // of rows (or columns) split over the caller and the helpers, as a step's rows are.
+    // One block (the whole product) when it is small, would wake the helpers for too little,
+    // or the helpers are busy; else the blocks of rows (or columns) split over the caller and
+    // the helpers, as a step's rows are.
     in_row_blocks(
         len,
-        m.saturating_mul(n).saturating_mul(k),
+        product_work(m.saturating_mul(n).saturating_mul(k)),
         &|_, block, _| {
             // SAFETY: the blocks of rows (or columns) are disjoint and inside `dst` (checked above).
             unsafe {
