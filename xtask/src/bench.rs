@@ -23,6 +23,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{Value, json};
 
+mod paired;
 mod report;
 mod user_program;
 
@@ -69,6 +70,11 @@ pub struct BenchArgs {
     /// `<!-- bench:begin JSON -->` and `<!-- bench:end -->` markers.
     #[arg(long, requires = "markdown")]
     pub readme: Option<PathBuf>,
+    /// User mode: also time each workload on one thread, interleaved with rayon's default in
+    /// the same process (`bench/paired.rs`): the JSON and the table then say whether the
+    /// default is at least as fast as one thread, free of the machine's drift.
+    #[arg(long)]
+    pub against_one_thread: bool,
     /// Tuned mode only: leave glibc's allocator settings alone instead of calling
     /// `rnn_core::allocator::retain_freed_memory` (which `cargo xtask mnist` also applies).
     #[arg(long)]
@@ -105,6 +111,10 @@ pub struct WorkerArgs {
     /// Tuned mode: leave glibc's allocator settings alone.
     #[arg(long)]
     pub system_allocator: bool,
+    /// Also time the workload on one thread, interleaved with the default threads in this
+    /// process (`bench/paired.rs`), and add the pairs' ratio to the row.
+    #[arg(long)]
+    pub against_one_thread: bool,
 }
 
 /// The settings one run of our workload has.
@@ -217,7 +227,7 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
     });
     let mut sorted = per.clone();
     sorted.sort_by(f64::total_cmp);
-    let row = json!({
+    let mut row = json!({
         "workload": args.workload,
         "device": rnn_core::device::device_name(&device),
         "ms_per_step": sorted[sorted.len() / 2],
@@ -234,8 +244,35 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
             "system"
         },
     });
+    if args.against_one_thread {
+        // Blocks of ~50 ms, as many pairs as the timed repeats' seconds would fill.
+        let block = ((0.05 / once.max(1e-6)) as usize).max(1);
+        let pairs = ((f64::from(args.repeats) * args.min_repeat_s / 0.05) as usize).max(8);
+        let p = paired::run(&args.workload, &device, block, pairs)?;
+        row["paired"] = json!({
+            "pairs": pairs,
+            "iters_per_block": block,
+            "default_ms": median(&p.default_ms),
+            "one_thread_ms": median(&p.one_thread_ms),
+            "one_thread_over_default": summary(&p.ratios()),
+        });
+    }
     println!("{row}");
     Ok(())
+}
+
+/// The median of a non-empty list (the upper one of an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+/// Median, min and max of a non-empty list.
+fn summary(v: &[f64]) -> Value {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    json!({"median": median(v), "min": min, "max": max})
 }
 
 /// Runs `xtask bench-worker` for one workload in `mode` (RAYON_NUM_THREADS set to
@@ -261,6 +298,9 @@ fn run_worker(
     }
     if args.system_allocator {
         cmd.arg("--system-allocator");
+    }
+    if args.against_one_thread && mode == Mode::User {
+        cmd.arg("--against-one-thread");
     }
     let out = cmd.output().context("running bench-worker")?;
     anyhow::ensure!(

@@ -17,7 +17,8 @@ fn bench_runs_both_modes_in_rounds_and_writes_json() {
         .env("RAYON_NUM_THREADS", "1")
         .args(["bench", "--workload", "deep3-t5,forecast-train"])
         .args(["--rounds", "2", "--repeats", "1", "--min-repeat-s", "0.01"])
-        .args(["--no-torch", "--mode", "both", "--threads", "1", "--json"])
+        .args(["--no-torch", "--mode", "both", "--threads", "1"])
+        .args(["--against-one-thread", "--json"])
         .arg(&json)
         .output()
         .unwrap();
@@ -48,8 +49,14 @@ fn bench_runs_both_modes_in_rounds_and_writes_json() {
             "user" => {
                 assert_eq!(run["threads"], cores, "{run}");
                 assert_eq!(run["allocator"], "system", "{run}");
+                let ratio = run["paired"]["one_thread_over_default"]["median"]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("no pairs: {run}"));
+                assert!(ratio > 0.0 && ratio.is_finite(), "{run}");
+                assert!(run["paired"]["pairs"].as_u64().unwrap() >= 8, "{run}");
             }
             "tuned" => {
+                assert!(run["paired"].is_null(), "only user mode is paired: {run}");
                 assert_eq!(run["threads"], 1, "{run}");
                 assert_eq!(run["allocator"], "retain_freed_memory", "{run}");
             }
@@ -61,7 +68,10 @@ fn bench_runs_both_modes_in_rounds_and_writes_json() {
     for row in summary {
         assert_eq!(row["ours_user"]["rounds_ms"].as_array().unwrap().len(), 2);
         assert!(row["ratio_user"].is_null(), "no PyTorch, no ratio: {row}");
+        let rounds = row["one_thread_over_default"]["rounds"].as_array();
+        assert_eq!(rounds.map(Vec::len), Some(2), "{row}");
     }
+    assert!(stdout.contains("one thread / default"), "{stdout}");
 }
 
 /// A bench JSON with one workload: ours and PyTorch in both modes over three rounds, PyTorch
@@ -82,6 +92,10 @@ fn synthetic_doc() -> serde_json::Value {
     add("ours", "tuned", 1, [5.0, 5.0, 5.0]);
     add("torch", "tuned", 1, [9.0, 9.0, 9.0]);
     add("torch", "tuned", 2, [6.0, 7.0, 5.5]);
+    // The user runs (the first three)' in-process pairs, one thread / default per round: 1.0, 1.3, 0.9.
+    for (run, ratio) in runs.iter_mut().zip([1.0, 1.3, 0.9]) {
+        run["paired"] = serde_json::json!({"one_thread_over_default": {"median": ratio}});
+    }
     serde_json::json!({
         "format": "rnn-rs-bench/2", "command": "cargo xtask bench --workload w",
         "started_utc": "2026-12-06 09:00", "machine": {"cpu": "test CPU", "cores": 4},
@@ -123,6 +137,7 @@ fn markdown_reports_median_and_range_and_bolds_only_when_every_round_is_faster()
         stdout.contains("0 of 1 workloads at the user's defaults, 1 of 1 tuned"),
         "{stdout}"
     );
+    assert!(stdout.contains("`w` 1.00 (0.90-1.30)."), "{stdout}");
 }
 
 #[test]

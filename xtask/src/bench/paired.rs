@@ -64,7 +64,10 @@ pub fn run(
                 for _ in 0..n {
                     w.step();
                 }
-                if one_tx.send(Ok(t0.elapsed().as_secs_f64() * 1e3 / n as f64)).is_err() {
+                if one_tx
+                    .send(Ok(t0.elapsed().as_secs_f64() * 1e3 / n as f64))
+                    .is_err()
+                {
                     break;
                 }
             }

@@ -139,6 +139,22 @@ fn ratio(torch: &Option<Cell>, ours: &Option<Cell>) -> Value {
     })
 }
 
+/// Our user-mode runs' in-process pairs (`bench-worker --against-one-thread`): each round's
+/// median ratio one thread / default, and their median, min and max; null when not measured.
+fn paired(runs: &[Value], workload: &str) -> Value {
+    let rounds: Vec<f64> = runs
+        .iter()
+        .filter(|r| r["workload"] == workload && r["side"] == "ours" && r["mode"] == "user")
+        .filter_map(|r| r["paired"]["one_thread_over_default"]["median"].as_f64())
+        .collect();
+    if rounds.is_empty() {
+        return Value::Null;
+    }
+    let min = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    json!({ "median": median(&rounds), "min": min, "max": max, "rounds": rounds })
+}
+
 /// One summary row per workload of `doc["workloads"]`, from `doc["runs"]`: the four cells
 /// (`ours_user`, `torch_user`, `ours_tuned`, `torch_tuned`; null where not run) and the two
 /// ratios (`ratio_user`, `ratio_tuned`).
@@ -162,6 +178,7 @@ pub fn summarize(doc: &Value) -> anyhow::Result<Vec<Value>> {
             Ok(json!({
                 "workload": name,
                 "about": w["about"],
+                "one_thread_over_default": paired(runs, name),
                 "ours_user": cell_json(&ours_user),
                 "torch_user": cell_json(&torch_user),
                 "ratio_user": ratio(&torch_user, &ours_user),
@@ -296,6 +313,29 @@ pub fn markdown(doc: &Value) -> anyhow::Result<String> {
         "\nOurs faster than PyTorch in every round: {faster_user} of {compared_user} workloads \
          at the user's defaults, {faster_tuned} of {compared_tuned} tuned.\n"
     );
+    let pairs: Vec<String> = summary
+        .iter()
+        .filter(|row| !row["one_thread_over_default"].is_null())
+        .map(|row| {
+            let p = &row["one_thread_over_default"];
+            format!(
+                "`{}` {:.2} ({:.2}-{:.2})",
+                row["workload"].as_str().unwrap_or("?"),
+                p["median"].as_f64().unwrap_or(f64::NAN),
+                p["min"].as_f64().unwrap_or(f64::NAN),
+                p["max"].as_f64().unwrap_or(f64::NAN),
+            )
+        })
+        .collect();
+    if !pairs.is_empty() {
+        out += &format!(
+            "\nRayon's default threads against one thread, in the same worker process (blocks \
+             of ~50 ms taking turns, `--against-one-thread`), one thread / default, the median \
+             of the rounds' medians (min-max over the rounds; above 1 the default is faster): \
+             {}.\n",
+            pairs.join(", ")
+        );
+    }
     Ok(out)
 }
 
