@@ -75,8 +75,8 @@ impl<'a> Mat<'a> {
 /// MNIST step's recurrence, 3.4M) 0.99-1.77x; `[150, 150] x [150, 600]` (the LSTM's) 1.43-1.74x;
 /// `[150, 600] x [600, 150]` (its backward) 1.07-1.83x; `[64, 512] x [512, 512]` (H512)
 /// 1.61-2.11x (columns, 1.61-2.04x). That is with the helpers awake (they spin between
-/// products); a product that would wake them splits only from [`WAKE_THRESHOLD`]. The same threshold decides whether a step of the
-/// time loop runs in blocks of rows (`rows.rs`, the recurrent product's work): on the bench's
+/// products); a product that would wake them splits only from [`WAKE_THRESHOLD`]. The same
+/// threshold decides whether a step of the time loop runs in blocks of rows (`rows.rs`, the recurrent product's work): on the bench's
 /// steps (user mode, 3 alternating rounds, median) 1 Mi against 4 Mi gave `mnist-train` 5.2
 /// against 6.3 ms and `lstm-train` 22.2 against 20.9 (rounds 18.7-31.9 and 20.7-22.2), and
 /// 256 Ki did not speed up the smaller `forecast-train` and `deep3-t20` steps.

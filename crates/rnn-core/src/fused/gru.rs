@@ -150,7 +150,8 @@ impl Gates for Gru {
     fn wh_grad(&self, g: WhGrad<'_>) -> (Vec<f32>, Vec<f32>) {
         let (h, rows) = (g.h, g.rows);
         let (h2, h3) = (2 * h, 3 * h);
-        let mut dwh = super::workspace::zeroed(h * h3);
+        // The two products below overwrite columns 0..2H and 2H..3H of every row.
+        let mut dwh = super::workspace::take(h * h3);
         let hprev = Mat::new(g.hprev, rows, h).t();
         let da_gates = Mat::strided(g.da, rows, h2, h3, 1);
         matmul_into_rows(&mut dwh, h3, hprev, da_gates, false);

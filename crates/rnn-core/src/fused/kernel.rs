@@ -177,7 +177,8 @@ pub(crate) trait Gates: Sync {
 /// `dW_h = Hprev^T dA [H, G*H]` (every gate block's recurrent input is `h_{t-1}`).
 pub(crate) fn recurrent_weight_grad(g: &WhGrad<'_>, gates: usize) -> Vec<f32> {
     let w = gates * g.h;
-    let mut dwh = zeroed(g.h * w);
+    // The product overwrites every element: no zeroing first.
+    let mut dwh = take(g.h * w);
     let hprev = Mat::new(g.hprev, g.rows, g.h).t();
     matmul_into(&mut dwh, hprev, Mat::new(g.da, g.rows, w), false);
     dwh
@@ -588,7 +589,7 @@ pub(crate) fn backward<C: Gates>(cell: &C, saved: Saved, dout: &[f32], needs: Ne
     let da_mat = Mat::new(&da, rows, gh);
     if needs[3] {
         let x = x.as_deref().expect("x kept when wx needs a gradient");
-        let mut g = zeroed(i * gh);
+        let mut g = take(i * gh);
         matmul_into(&mut g, Mat::new(x, rows, i).t(), da_mat, false);
         grads.wx = Some(g);
     }

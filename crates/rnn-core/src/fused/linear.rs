@@ -9,7 +9,7 @@
 
 use super::gemm::{Mat, matmul_into};
 use super::kernel::{column_sums, transpose_into};
-use super::workspace::{give, take, zeroed};
+use super::workspace::{give, take};
 
 /// `x [N, H] W [H, O] + b [O]` -> `[N, O]`.
 pub(crate) fn forward(x: &[f32], w: &[f32], b: &[f32], n: usize, h: usize) -> Vec<f32> {
@@ -40,7 +40,7 @@ pub(crate) fn backward(
         dx
     });
     let dw = needs[1].then(|| {
-        let mut dw = zeroed(h * o);
+        let mut dw = take(h * o);
         matmul_into(&mut dw, Mat::new(x, n, h).t(), dy_mat, false);
         dw
     });
