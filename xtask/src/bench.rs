@@ -252,27 +252,13 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<()> {
         row["paired"] = json!({
             "pairs": pairs,
             "iters_per_block": block,
-            "default_ms": median(&p.default_ms),
-            "one_thread_ms": median(&p.one_thread_ms),
-            "one_thread_over_default": summary(&p.ratios()),
+            "default_ms": report::median(&p.default_ms),
+            "one_thread_ms": report::median(&p.one_thread_ms),
+            "one_thread_over_default": report::spread(&p.ratios()),
         });
     }
     println!("{row}");
     Ok(())
-}
-
-/// The median of a non-empty list (the upper one of an even count).
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[s.len() / 2]
-}
-
-/// Median, min and max of a non-empty list.
-fn summary(v: &[f64]) -> Value {
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    json!({"median": median(v), "min": min, "max": max})
 }
 
 /// Runs `xtask bench-worker` for one workload in `mode` (RAYON_NUM_THREADS set to

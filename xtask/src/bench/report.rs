@@ -49,7 +49,8 @@ pub fn machine() -> Value {
     json!({ "cpu": cpu, "cores": cores })
 }
 
-fn median(v: &[f64]) -> f64 {
+/// The median of a non-empty list (the mean of the middle two of an even count).
+pub(super) fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let n = s.len();
@@ -58,6 +59,13 @@ fn median(v: &[f64]) -> f64 {
     } else {
         (s[n / 2 - 1] + s[n / 2]) / 2.0
     }
+}
+
+/// `{median, min, max}` of a non-empty list.
+pub(super) fn spread(v: &[f64]) -> Value {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    json!({ "median": median(v), "min": min, "max": max })
 }
 
 /// One cell: a side's runs of a workload in a mode, at its fastest thread count.
@@ -128,15 +136,10 @@ fn ratio(torch: &Option<Cell>, ours: &Option<Cell>) -> Value {
     if rounds.is_empty() {
         return Value::Null;
     }
-    let min = rounds.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    json!({
-        "median": median(&rounds),
-        "min": min,
-        "max": max,
-        "rounds": rounds,
-        "faster_every_round": min > 1.0,
-    })
+    let mut out = spread(&rounds);
+    out["faster_every_round"] = json!(out["min"].as_f64().is_some_and(|min| min > 1.0));
+    out["rounds"] = json!(rounds);
+    out
 }
 
 /// Our user-mode runs' in-process pairs (`bench-worker --against-one-thread`): each round's
@@ -150,9 +153,9 @@ fn paired(runs: &[Value], workload: &str) -> Value {
     if rounds.is_empty() {
         return Value::Null;
     }
-    let min = rounds.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    json!({ "median": median(&rounds), "min": min, "max": max, "rounds": rounds })
+    let mut out = spread(&rounds);
+    out["rounds"] = json!(rounds);
+    out
 }
 
 /// One summary row per workload of `doc["workloads"]`, from `doc["runs"]`: the four cells
